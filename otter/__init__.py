@@ -1,0 +1,77 @@
+"""Otter: build a Lightning training run from one YAML config, record it, export it to verified ONNX.
+
+``import otter`` is cheap: torch and Lightning are imported when a name that
+needs them is first used (PEP 562).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, List
+
+try:
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("otter")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0+unknown"
+
+from .errors import OtterConfigError, OtterError
+from .registry import (
+    CALLBACKS,
+    DATASETS,
+    LOGGERS,
+    LR_SCHEDULERS,
+    MODELS,
+    ONNX_WRAPPERS,
+    OPTIMIZERS,
+    Registry,
+)
+
+_LAZY = {
+    "Config": "config",
+    "load_config": "config",
+    "find_config": "config",
+    "OtterConfigWarning": "config",
+    "load_model_from_config": "build",
+    "load_project_config": "build",
+    "build_dataset": "build",
+    "build_callback": "build",
+    "build_logger": "build",
+    "build_trainer": "build",
+    "load_weights": "build",
+    "BaseMixin": "module",
+    "BorderValueMixin": "module",
+    "FillValueMixin": "module",
+    "CustomTQDMProgressBar": "callbacks",
+    "PolynomialLRWarmup": "optim",
+    "model_complexity": "runinfo",
+    "latest_run": "runinfo",
+}
+
+__all__ = [
+    "__version__",
+    "OtterError",
+    "OtterConfigError",
+    "Registry",
+    "MODELS",
+    "DATASETS",
+    "OPTIMIZERS",
+    "LR_SCHEDULERS",
+    "CALLBACKS",
+    "LOGGERS",
+    "ONNX_WRAPPERS",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'otter' has no attribute {name!r}")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,141 @@
+"""The ``otter`` command: check a config, show what a run records.
+
+Errors caused by the user's input print one line, ``<file>: <key.path>: <message>``,
+and exit with 2; ``--debug`` or ``OTTER_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence
+
+from .errors import OtterError
+
+EXIT_USER_ERROR = 2
+
+
+def _debug(argv: Sequence[str]) -> bool:
+    return "--debug" in argv or os.environ.get("OTTER_DEBUG", "") not in ("", "0")
+
+
+def _show_warning(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    from .config import OtterConfigWarning
+
+    if issubclass(category, OtterConfigWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
+def run_guarded(fn: Callable[[], Any], argv: Sequence[str]) -> int:
+    """Run ``fn``; a user error becomes one line on stderr and exit code 2."""
+    warnings.showwarning = _show_warning
+    try:
+        result = fn()
+    except OtterError as e:
+        if _debug(argv):
+            raise
+        print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .config import apply_overrides, derive_batch_sizes, read_config
+    from .validate import Scope, validate_config
+
+    path = Path(args.config)
+    data = apply_overrides(read_config(path), args.overrides)
+    derive_batch_sizes(data, str(path))
+    report = validate_config(data, file=str(path), mode="check", scope=Scope(strict=False))
+    for message in report.warnings:
+        print(f"warning: {message}", file=sys.stderr)
+    for message in report.unchecked:
+        print(f"not checked: {message}")
+    print(f"{path}: OK")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .runinfo import gpu_cuda_versions, package_versions, system_info
+
+    if args.run_dir:
+        run = Path(args.run_dir)
+        files = ["SystemInfos.json", "GPU-Cuda-Versions.json", "PackageVersions.json"]
+        missing = [f for f in files if not (run / f).is_file()]
+        if missing:
+            raise OtterError(f"{run}: not a run folder (missing {', '.join(missing)})")
+        info = {f[: -len('.json')]: json.loads((run / f).read_text()) for f in files}
+    else:
+        wanted = ("otter", "torch", "torchvision", "lightning", "timm", "onnx", "onnxruntime", "albumentations", "torchmetrics", "numpy")
+        versions = package_versions()
+        lowered = {k.lower(): v for k, v in versions.items()}
+        info = {
+            "SystemInfos": system_info(),
+            "GPU-Cuda-Versions": gpu_cuda_versions(),
+            "PackageVersions": {k: lowered.get(k) for k in wanted},
+        }
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="otter",
+        description="Otter: one YAML config to a Lightning training run, with verified ONNX export.",
+        epilog="Errors print one line '<file>: <key.path>: <message>' and exit 2; --debug shows the traceback.",
+    )
+    parser.add_argument("--version", action="version", version=f"otter {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (same as OTTER_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    check = sub.add_parser(
+        "check",
+        help="validate a config file",
+        description="Validate a config: keys, types, registry names and options. Names of a project's own "
+        "models and datasets are reported as not checked here; `python -m MyProj.model check` checks them too. "
+        "Problems in the onnx: section are warnings.",
+    )
+    check.add_argument("config", help="path to the YAML config")
+    check.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides, values parsed as YAML")
+    check.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    check.set_defaults(func=cmd_check)
+
+    info = sub.add_parser(
+        "info",
+        help="print versions and devices",
+        description="Print the package versions, devices and system info a run folder records "
+        "(of this machine, or those recorded in RUN_DIR).",
+    )
+    info.add_argument("run_dir", nargs="?", help="a run folder runs/<cfg_name>/<run_id>")
+    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    info.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    return run_guarded(lambda: args.func(args), argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""The run folder and what it records: versions, system, model size."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Sequence
+
+
+def model_complexity(model: Any, inputs: Sequence[Any]) -> Dict[str, int]:
+    """Count parameters, FLOPs and MACs of one forward pass.
+
+    Args:
+        model: A ``torch.nn.Module``.
+        inputs: Positional example inputs for ``model(*inputs)``.
+
+    Returns:
+        ``{"params": ..., "flops": ..., "macs": ...}``; ``macs`` is half of ``flops``
+        as counted by :class:`torch.utils.flop_counter.FlopCounterMode`.
+
+    >>> import torch
+    >>> model_complexity(torch.nn.Linear(4, 2), (torch.zeros(1, 4),))["macs"]
+    8
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = sum(p.numel() for p in model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(*inputs)
+    finally:
+        model.train(was_training)
+    flops = int(counter.get_total_flops())
+    return {"params": int(params), "flops": flops, "macs": flops // 2}
+
+
+# --------------------------------------------------------------------------- #
+# The run folder
+# --------------------------------------------------------------------------- #
+
+import json
+import os
+import platform
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Optional, Union
+
+RUN_ID_FORMAT = "%Y-%m-%d-%H-%M-%S"
+#: Set by the launching process so DDP children started by Lightning share its run folder.
+RUN_ID_ENV = "OTTER_RUN_ID"
+RUN_PID_ENV = "OTTER_RUN_PID"
+RUN_SUBFOLDERS = ("checkpoint", "logs", "preview", "export")
+
+
+def runs_root(root: Union[str, Path], cfg_name: str) -> Path:
+    return Path(root) / "runs" / cfg_name
+
+
+def new_run_id(root: Union[str, Path], cfg_name: str) -> str:
+    """A timestamp run id, chosen once and shared by all ranks.
+
+    A process that Lightning launched for DDP (its parent set ``OTTER_RUN_ID`` and
+    ``OTTER_RUN_PID``) reuses its parent's id; a torchrun or SLURM job can set
+    ``OTTER_RUN_ID`` alone for every rank. A folder that exists is never reused.
+    """
+    inherited = os.environ.get(RUN_ID_ENV)
+    parent = os.environ.get(RUN_PID_ENV)
+    if inherited and (parent is None or parent == str(os.getppid())):
+        return inherited
+    base = datetime.now().strftime(RUN_ID_FORMAT)
+    run_id, n = base, 0
+    while (runs_root(root, cfg_name) / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    os.environ[RUN_ID_ENV] = run_id
+    os.environ[RUN_PID_ENV] = str(os.getpid())
+    return run_id
+
+
+def list_runs(root: Union[str, Path], cfg_name: str) -> List[Path]:
+    """Run folders of ``cfg_name``, oldest first."""
+    folder = runs_root(root, cfg_name)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if p.is_dir()), key=lambda p: (p.stat().st_mtime, p.name))
+
+
+def latest_run(root: Union[str, Path], cfg_name: str) -> Optional[Path]:
+    """The newest run folder of ``cfg_name``, or ``None``."""
+    runs = list_runs(root, cfg_name)
+    return runs[-1] if runs else None
+
+
+def write_json(data: Any, path: Union[str, Path]) -> None:
+    """Write JSON atomically (a temp file, then rename), so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def package_versions() -> Dict[str, str]:
+    """Every installed distribution and its version."""
+    from importlib import metadata
+
+    found = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name")
+        if name:
+            found[name] = dist.version
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
+def gpu_cuda_versions() -> Dict[str, Any]:
+    """Torch's CUDA/cuDNN build and the visible GPUs (no subprocess, no network)."""
+    import torch
+
+    info: Dict[str, Any] = {
+        "torch": torch.__version__,
+        "cuda_build": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": [],
+    }
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(i)
+            info["devices"].append(
+                {
+                    "index": i,
+                    "name": props.name,
+                    "capability": f"{props.major}.{props.minor}",
+                    "memory_gib": round(props.total_memory / 2**30, 2),
+                }
+            )
+    return info
+
+
+def system_info() -> Dict[str, Any]:
+    """OS, Python, CPU and memory of this machine."""
+    memory = None
+    try:
+        memory = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 2)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "memory_gib": memory,
+        "hostname": platform.node(),
+        "argv": sys.argv,
+        "time": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def example_input(model: Any, cfg: Any) -> tuple:
+    """A batch-1 input for counting FLOPs: the model's ``example_input_array`` or an image of ``common.image_size``."""
+    import torch
+
+    example = getattr(model, "example_input_array", None)
+    if example is not None:
+        return tuple(example) if isinstance(example, (list, tuple)) else (example,)
+    size = (cfg.get("common") or {}).get("image_size") or (cfg.get("global_settings") or {}).get("image_size")
+    if not size:
+        raise ValueError("set common.image_size or the model's example_input_array to count FLOPs")
+    h, w = (size, size) if isinstance(size, int) else size
+    device = next(model.parameters()).device
+    return (torch.zeros(1, 3, h, w, device=device),)
+
+
+def model_meta_data(model: Any, cfg: Any) -> Dict[str, Any]:
+    """Parameters, FLOPs and MACs of the model at batch 1 (``model_meta_data.json``)."""
+    try:
+        inputs = example_input(model, cfg)
+        stats = model_complexity(model, inputs)
+        stats["input_shapes"] = [list(t.shape) for t in inputs]
+    except Exception as e:  # a model that cannot run a dummy input still trains
+        stats = {"params": int(sum(p.numel() for p in model.parameters())), "flops": None, "macs": None, "note": str(e)}
+    stats["trainable_params"] = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    return stats
+
+
+def write_run_files(run_dir: Path, cfg: Any, header: str = "") -> None:
+    """The files of a new run folder that need no model: config and machine records."""
+    from .config import dump_config
+
+    for sub in RUN_SUBFOLDERS:
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run_dir / "config.yaml", header=header)
+    write_json(package_versions(), run_dir / "PackageVersions.json")
+    write_json(gpu_cuda_versions(), run_dir / "GPU-Cuda-Versions.json")
+    write_json(system_info(), run_dir / "SystemInfos.json")

@@ -1,0 +1,449 @@
+"""Validation of a whole config before anything runs.
+
+Two passes. The shape of every section is checked with pydantic models
+(``extra="forbid"``), so a typo is reported with its full key path. Then every
+``name`` is resolved in its registry (or the project's modules) and its
+``options`` are checked against the signature of the class or function they
+feed: unknown options, missing required ones and values of the wrong type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from .errors import OtterConfigError
+from .registry import (
+    CALLBACKS,
+    DATASETS,
+    LOGGERS,
+    LR_SCHEDULERS,
+    MODELS,
+    ONNX_WRAPPERS,
+    OPTIMIZERS,
+    Registry,
+    did_you_mean,
+    resolve,
+)
+
+__all__ = ["Scope", "Report", "validate_config", "check_options", "fill_defaults"]
+
+
+# --------------------------------------------------------------------------- #
+# Section shapes
+# --------------------------------------------------------------------------- #
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NamedEntry(_Section):
+    """Anything a config builds by name: ``name`` + ``options``."""
+
+    name: str
+    options: Optional[Dict[str, Any]] = None
+
+
+class SchedulerEntry(NamedEntry):
+    pl_options: Optional[Dict[str, Any]] = None
+
+
+class CommonSection(BaseModel):
+    # Projects keep their own flags here (the seed's use_imagenet, use_clip).
+    model_config = ConfigDict(extra="allow")
+
+    batch_size: Optional[int] = None
+    image_size: Optional[List[int]] = None
+    is_restore: bool = False
+    restore_ind: Union[str, int, None] = ""
+    restore_ckpt: Optional[str] = ""
+    restore_all_states: bool = False
+    restore_strict: bool = True
+    preview_batch: Optional[int] = None
+    seed: Optional[int] = None
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive(cls, v: Optional[int]) -> Optional[int]:
+        if v is not None and v < 1:
+            raise ValueError("must be a positive integer")
+        return v
+
+
+class ModelSection(BaseModel):
+    # Components (backbone, neck, head, loss, ...) are the project's own keys.
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+
+
+class DatasetSection(_Section):
+    train_options: Optional[NamedEntry] = None
+    valid_options: Optional[NamedEntry] = None
+    test_options: Optional[NamedEntry] = None
+
+
+class DataloaderSection(_Section):
+    train_options: Optional[Dict[str, Any]] = None
+    valid_options: Optional[Dict[str, Any]] = None
+    test_options: Optional[Dict[str, Any]] = None
+
+
+class RootConfig(_Section):
+    common: CommonSection
+    global_settings: Optional[Dict[str, Any]] = None
+    trainer: Optional[Dict[str, Any]] = None
+    model: ModelSection
+    onnx: Optional[Dict[str, Any]] = None
+    dataset: DatasetSection
+    dataloader: Optional[DataloaderSection] = None
+    optimizer: NamedEntry
+    lr_scheduler: Optional[SchedulerEntry] = None
+    callbacks: Optional[List[NamedEntry]] = None
+    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = None
+
+
+def fill_defaults(data: Dict[str, Any]) -> None:
+    """Write the defaults of ``common``'s known keys into ``data`` (shown in the saved config)."""
+    common = data.setdefault("common", {})
+    for name, info in CommonSection.model_fields.items():
+        if name not in common and name not in ("batch_size", "image_size", "preview_batch"):
+            common[name] = info.get_default()
+
+
+def _unwrap_annotation(ann: Any) -> List[Any]:
+    """The model classes an annotation may hold (through Optional, Union, List)."""
+    origin = typing.get_origin(ann)
+    if origin is None:
+        return [ann]
+    found: List[Any] = []
+    for arg in typing.get_args(ann):
+        found += _unwrap_annotation(arg)
+    return found
+
+
+def _fields_at(loc: Sequence[Any]) -> List[str]:
+    """Known keys of the section at ``loc`` (for did-you-mean on an unknown key)."""
+    models: List[Any] = [RootConfig]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: List[Any] = []
+        for model in models:
+            if inspect.isclass(model) and issubclass(model, BaseModel) and part in model.model_fields:
+                nxt += _unwrap_annotation(model.model_fields[part].annotation)
+        models = nxt
+    names: List[str] = []
+    for model in models:
+        if inspect.isclass(model) and issubclass(model, BaseModel):
+            names += list(model.model_fields)
+    return names
+
+
+def _first_shape_error(err: ValidationError, file: Optional[str]) -> OtterConfigError:
+    errors = err.errors()
+    # A union (logger: one entry or a list) reports each branch; keep the one that
+    # went deepest into the user's data, it names the real problem.
+    def depth(e: Mapping[str, Any]) -> int:
+        return sum(1 for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
+
+    e = max(errors, key=depth) if len(errors) > 1 and errors[0]["loc"][:1] == ("logger",) else errors[0]
+    # Pydantic puts union branch names ("NamedEntry", "list[NamedEntry]") into loc.
+    loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("NamedEntry", "SchedulerEntry")))]
+    key = ".".join(str(p) for p in loc)
+    kind = e["type"]
+    if kind == "extra_forbidden":
+        unknown = str(loc[-1])
+        hint = did_you_mean(unknown, _fields_at(loc[:-1]))
+        return OtterConfigError(f"unknown key{hint}", file, key)
+    if kind == "missing":
+        return OtterConfigError("missing required key", file, key)
+    return OtterConfigError(f"{e['msg'][0].lower()}{e['msg'][1:]}, got {e.get('input')!r}", file, key)
+
+
+# --------------------------------------------------------------------------- #
+# Names and options
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class Scope:
+    """Where project names (models, datasets, ONNX wrappers) are looked up.
+
+    Args:
+        modules: Project modules searched by class name after the registries.
+        strict: Unresolvable project names are errors (inside a project), or only
+            reported as not checked (``otter check`` on a bare file).
+    """
+
+    modules: Sequence[ModuleType] = ()
+    strict: bool = True
+
+
+@dataclass
+class Report:
+    """What validation found that did not stop it."""
+
+    warnings: List[str] = field(default_factory=list)
+    unchecked: List[str] = field(default_factory=list)
+
+
+def _callable_of(target: Any) -> Callable[..., Any]:
+    return target.__init__ if inspect.isclass(target) else target
+
+
+def _type_hints(target: Any) -> Dict[str, Any]:
+    try:
+        return typing.get_type_hints(_callable_of(target))
+    except Exception:  # forward references a library never resolves
+        return {}
+
+
+def _type_ok(annotation: Any, value: Any) -> bool:
+    from pydantic import TypeAdapter
+
+    try:
+        adapter = TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:
+        try:
+            adapter = TypeAdapter(annotation)
+        except Exception:
+            return True  # annotations pydantic cannot express are not checked
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    except Exception:
+        return True
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
+    return text or str(annotation).replace("typing.", "")
+
+
+def check_options(
+    target: Any,
+    options: Mapping[str, Any],
+    *,
+    file: Optional[str],
+    key: str,
+    skip: Sequence[str] = (),
+    provided: Sequence[str] = (),
+    option_keys: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Check ``options`` against the signature of ``target`` (a class or function).
+
+    Args:
+        target: What the options are passed to as keyword arguments.
+        options: The keyword arguments from the config.
+        file: The config file, for the error.
+        key: Key path of the ``options`` mapping, e.g. ``optimizer.options``.
+        skip: Parameters Otter fills itself (``params``, ``optimizer``, ``cfg``); not allowed in options.
+        provided: Parameters filled elsewhere (not required in ``options``).
+        option_keys: Key path per option where it does not live under ``key``
+            (values merged in from ``global_settings``).
+
+    Raises:
+        OtterConfigError: an option the target does not take, a missing required one, or a wrong type.
+    """
+    name = getattr(target, "__name__", repr(target))
+    try:
+        params = inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return  # builtins without a signature are not checked
+    accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    named = {
+        n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self"
+    }
+    option_keys = option_keys or {}
+    where = lambda opt: option_keys.get(opt, f"{key}.{opt}")  # noqa: E731
+    for opt in options:
+        if opt in skip:
+            raise OtterConfigError(f"{opt!r} is filled in by Otter; remove it", file, where(opt))
+        if opt not in named and not accepts_any:
+            accepted = [n for n in named if n not in skip]
+            raise OtterConfigError(
+                f"{name} has no option {opt!r}{did_you_mean(str(opt), accepted)}; it takes: {', '.join(accepted) or 'nothing'}",
+                file,
+                where(opt),
+            )
+    for n, p in named.items():
+        if p.default is p.empty and n not in options and n not in skip and n not in provided:
+            raise OtterConfigError(f"{name} needs option {n!r}", file, key)
+    hints = _type_hints(target)
+    for opt, value in options.items():
+        if opt in hints and value is not None and not _type_ok(hints[opt], value):
+            raise OtterConfigError(f"{name} expects {_type_name(hints[opt])}, got {value!r}", file, where(opt))
+
+
+def _resolve_entry(
+    name: str,
+    registry: Registry,
+    scope: Scope,
+    report: Report,
+    file: Optional[str],
+    key: str,
+    project_name: bool,
+) -> Any:
+    """Resolve a name; a project name outside a project is only noted as unchecked."""
+    try:
+        return resolve(name, registry, *scope.modules)
+    except OtterConfigError as e:
+        if project_name and not scope.strict:
+            report.unchecked.append(f"{key}: {name!r} is not registered here (check it inside its project)")
+            return None
+        raise e.located(file, key) from None
+
+
+def _options(entry: Mapping[str, Any]) -> Dict[str, Any]:
+    return dict(entry.get("options") or {})
+
+
+PL_SCHEDULER_KEYS = ("interval", "frequency", "monitor", "strict", "name", "reduce_on_plateau")
+
+
+def _check_trainer(trainer: Mapping[str, Any], file: Optional[str]) -> None:
+    from lightning.pytorch import Trainer
+
+    for reserved, section in (("logger", "logger"), ("callbacks", "callbacks"), ("default_root_dir", "common")):
+        if reserved in trainer:
+            hint = f"set it in the {section!r} section" if section != "common" else "Otter puts each run in runs/<cfg_name>/<run_id>/"
+            raise OtterConfigError(f"Otter sets {reserved!r}; {hint}", file, f"trainer.{reserved}")
+    check_options(Trainer, trainer, file=file, key="trainer")
+
+
+def _check_dataloaders(section: Mapping[str, Any], file: Optional[str]) -> None:
+    from torch.utils.data import DataLoader
+
+    for split, options in section.items():
+        if options:
+            check_options(DataLoader, options, file=file, key=f"dataloader.{split}", skip=("dataset",))
+
+
+def _check_datasets(data: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
+    shared = dict(data.get("global_settings") or {})
+    for split, entry in (data.get("dataset") or {}).items():
+        if not entry:
+            continue
+        key = f"dataset.{split}"
+        target = _resolve_entry(entry["name"], DATASETS, scope, report, file, f"{key}.name", project_name=True)
+        if target is None:
+            continue
+        options = {**_options(entry), **shared}
+        keys = {k: f"global_settings.{k}" for k in shared}
+        check_options(target, options, file=file, key=f"{key}.options", option_keys=keys)
+
+
+def _check_model(model: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
+    target = _resolve_entry(model["name"], MODELS, scope, report, file, "model.name", project_name=True)
+    if target is not None:
+        params = inspect.signature(target).parameters
+        if "cfg" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            raise OtterConfigError(f"{model['name']} must take the config as `cfg`", file, "model.name")
+    for part, entry in model.items():
+        if not (isinstance(entry, Mapping) and isinstance(entry.get("name"), str)):
+            continue
+        options = entry.get("options")
+        if options is not None and not isinstance(options, Mapping):
+            raise OtterConfigError(f"expected a mapping of options, got {options!r}", file, f"model.{part}.options")
+        component = _resolve_entry(entry["name"], MODELS, scope, report, file, f"model.{part}.name", project_name=True)
+        if component is not None:
+            # The model passes what it derives (e.g. in_channels_list) itself.
+            check_options(component, options or {}, file=file, key=f"model.{part}.options", provided=_derived_args(component))
+
+
+def _derived_args(target: Any) -> Tuple[str, ...]:
+    """Parameters a model fills in for its components (declared with ``OTTER_DERIVED``)."""
+    return tuple(getattr(target, "OTTER_DERIVED", ()))
+
+
+def _check_onnx(onnx: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
+    from .export import validate_onnx_section
+
+    validate_onnx_section(onnx, file=file)
+    _resolve_entry(onnx["name"], ONNX_WRAPPERS, scope, report, file, "onnx.name", project_name=True)
+
+
+def _check_logger(logger: Any, file: Optional[str]) -> None:
+    entries = logger if isinstance(logger, list) else [logger]
+    for i, entry in enumerate(entries):
+        key = f"logger.{i}" if isinstance(logger, list) else "logger"
+        target = resolve_or_raise(entry["name"], LOGGERS, file, f"{key}.name")
+        # Otter puts save_dir inside the run folder (relative paths) when it is not given.
+        check_options(target, _options(entry), file=file, key=f"{key}.options", provided=("save_dir",))
+
+
+def resolve_or_raise(name: str, registry: Registry, file: Optional[str], key: str) -> Any:
+    try:
+        return registry.get(name)
+    except OtterConfigError as e:
+        raise e.located(file, key) from None
+
+
+def validate_config(
+    data: Mapping[str, Any],
+    *,
+    file: Optional[str] = None,
+    mode: str = "train",
+    scope: Optional[Scope] = None,
+) -> Report:
+    """Validate a merged config. See the module docstring.
+
+    Raises:
+        OtterConfigError: the first problem, with its key path.
+    """
+    scope = scope or Scope(strict=False)
+    report = Report()
+    try:
+        RootConfig.model_validate(dict(data))
+    except ValidationError as e:
+        raise _first_shape_error(e, file) from None
+
+    optimizer = resolve_or_raise(data["optimizer"]["name"], OPTIMIZERS, file, "optimizer.name")
+    check_options(optimizer, _options(data["optimizer"]), file=file, key="optimizer.options", skip=("params",))
+
+    scheduler = data.get("lr_scheduler")
+    if scheduler:
+        target = resolve_or_raise(scheduler["name"], LR_SCHEDULERS, file, "lr_scheduler.name")
+        check_options(target, _options(scheduler), file=file, key="lr_scheduler.options", skip=("optimizer",))
+        for k, v in (scheduler.get("pl_options") or {}).items():
+            if k not in PL_SCHEDULER_KEYS:
+                raise OtterConfigError(
+                    f"unknown key{did_you_mean(k, list(PL_SCHEDULER_KEYS))}; Lightning takes: {', '.join(PL_SCHEDULER_KEYS)}",
+                    file,
+                    f"lr_scheduler.pl_options.{k}",
+                )
+            if k == "interval" and v not in ("step", "epoch"):
+                raise OtterConfigError(f"expected 'step' or 'epoch', got {v!r}", file, "lr_scheduler.pl_options.interval")
+
+    for i, entry in enumerate(data.get("callbacks") or []):
+        target = resolve_or_raise(entry["name"], CALLBACKS, file, f"callbacks.{i}.name")
+        check_options(target, _options(entry), file=file, key=f"callbacks.{i}.options")
+
+    if data.get("logger"):
+        _check_logger(data["logger"], file)
+    if data.get("trainer"):
+        _check_trainer(data["trainer"], file)
+    if data.get("dataloader"):
+        _check_dataloaders({k: v for k, v in data["dataloader"].items() if v}, file)
+    _check_datasets(data, scope, report, file)
+    _check_model(data["model"], scope, report, file)
+
+    if data.get("onnx") is not None or mode == "to_onnx":
+        try:
+            if data.get("onnx") is None:
+                raise OtterConfigError("missing the onnx section that export reads", file, "onnx")
+            _check_onnx(data["onnx"], scope, report, file)
+        except OtterConfigError as e:
+            if mode == "to_onnx":
+                raise
+            report.warnings.append(f"{e} (export will refuse this; {mode} goes on)")
+    return report

@@ -1,0 +1,138 @@
+"""Resume (DESIGN §5): weights-only into a new run, full state in the same run, and after SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import otter
+import tinyproj
+from otter.errors import OtterConfigError, OtterError
+
+TESTS = Path(__file__).resolve().parent
+
+
+def runs(root: Path):
+    return sorted(p.name for p in (root / "runs" / "tiny").iterdir())
+
+
+def test_weights_only_resume_seeds_a_new_run(project):
+    _, first, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
+    model, cfg = otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+    assert cfg.name_ind != cfg1.name_ind
+    for (name, a), b in zip(first.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
+    trainer = otter.build_trainer(cfg, root=project)
+    assert trainer.ckpt_path is None
+    assert len(runs(project)) == 2
+
+
+def test_full_resume_continues_epoch_and_step_in_the_same_folder(project):
+    trainer1, _, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
+    assert trainer1.global_step == 8
+    trainer2, _, cfg2 = tinyproj.train(
+        project,
+        overrides=["trainer.max_epochs=2", "common.is_restore=true", "common.restore_all_states=true", f"common.restore_ind={cfg1.name_ind}"],
+    )
+    assert cfg2.root_dir == cfg1.root_dir and runs(project) == [cfg1.name_ind]
+    assert trainer2.global_step == 16 and trainer2.current_epoch == 2
+    # The second half was trained: epoch_1 previews exist beside epoch_0.
+    assert sorted(p.name for p in (Path(cfg1.root_dir) / "preview").iterdir()) == ["epoch_0", "epoch_1"]
+
+
+def test_restore_names_a_checkpoint_file(project):
+    _, _, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
+    best = next(p.name for p in (Path(cfg1.root_dir) / "checkpoint").iterdir() if p.name.startswith("epoch="))
+    model, cfg = otter.load_model_from_config(
+        "tiny", root=project, network=tinyproj, overrides=["common.is_restore=true", f"common.restore_ckpt={best}"]
+    )
+    with pytest.raises(OtterConfigError, match=r"common\.restore_ckpt: no checkpoint 'nope\.ckpt' in .* \(there: epoch="):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true", "common.restore_ckpt=nope.ckpt"])
+
+
+def test_restore_without_runs_or_with_unknown_run_says_so(project):
+    with pytest.raises(OtterConfigError, match=r"tiny\.yaml: common\.is_restore: is_restore is true but .* has no run to restore from"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+    (project / "runs" / "tiny" / "2024-01-01-00-00-00").mkdir(parents=True)
+    with pytest.raises(OtterConfigError, match=r"common\.restore_ind: no run 'x' .*runs: 2024-01-01-00-00-00"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true", "common.restore_ind=x"])
+
+
+def _fake_run_with_checkpoint(project: Path, content) -> Path:
+    ckpt_dir = project / "runs" / "tiny" / "2024-01-01-00-00-00" / "checkpoint"
+    ckpt_dir.mkdir(parents=True)
+    path = ckpt_dir / "last.ckpt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    return path
+
+
+def test_corrupt_checkpoint_names_the_file(project):
+    path = _fake_run_with_checkpoint(project, b"not a checkpoint at all")
+    with pytest.raises(OtterError, match=rf"{path}: cannot read this checkpoint"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+
+
+def test_mismatched_checkpoint_names_the_file_and_the_keys(project):
+    other, _ = otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["model.head.options.hidden=16"])
+    path = _fake_run_with_checkpoint(project, {"state_dict": other.state_dict()})
+    with pytest.raises(OtterError, match=rf"{path}: does not match TinyModel: shape mismatch: head\.net\.0\.weight \(16, 192\) vs model \(8, 192\)"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+
+
+def test_strict_loading_reports_missing_and_unexpected_keys(project):
+    model, _ = otter.load_model_from_config("tiny", root=project, network=tinyproj)
+    state = model.state_dict()
+    state["extra.weight"] = state.pop("head.net.2.bias")
+    path = _fake_run_with_checkpoint(project, {"state_dict": state})
+    with pytest.raises(OtterError, match=r"missing keys: head\.net\.2\.bias; unexpected keys: extra\.weight; set common\.restore_strict: false"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+    model, _ = otter.load_model_from_config(
+        "tiny", root=project, network=tinyproj, overrides=["common.is_restore=true", "common.restore_strict=false"]
+    )
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "OTTER_RUN"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def test_sigterm_leaves_a_last_ckpt_that_resumes(project, tmp_path):
+    marker = tmp_path / "stepped"
+    proc = subprocess.Popen(
+        [sys.executable, str(TESTS / "tinyproj.py"), str(project), "trainer.max_epochs=100", "trainer.enable_progress_bar=false"],
+        env=clean_env(TINY_STEP_SLEEP="0.05", TINY_MARKER=str(marker)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "training never reached step 2"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    run = (project / "runs" / "tiny").iterdir().__next__()
+    last = run / "checkpoint" / "last.ckpt"
+    assert last.is_file(), output
+    saved = torch.load(last, map_location="cpu", weights_only=False)
+    assert 2 <= saved["global_step"] < 800
+    trainer, _, cfg = tinyproj.train(
+        project,
+        overrides=["trainer.max_epochs=1", "common.is_restore=true", "common.restore_all_states=true"],
+    )
+    assert cfg.root_dir == str(run)
+    assert trainer.global_step >= saved["global_step"]

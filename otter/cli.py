@@ -11,7 +11,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Mapping, Optional, Sequence
 
 from .errors import OtterError
 
@@ -139,3 +139,59 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+# --------------------------------------------------------------------------- #
+# A project's own command line: python -m MyProj.model {train,to_onnx,check} ...
+# --------------------------------------------------------------------------- #
+
+
+def project_main(
+    prog: str,
+    commands: Mapping[str, Callable[..., Any]],
+    argv: Optional[List[str]] = None,
+) -> int:
+    """Run a project's command, e.g. ``python -m MyProj.model train default key.path=value``.
+
+    ``--cfg_name NAME`` works as well as the positional form. Each command is called
+    as ``fn(cfg_name, *overrides)``. User errors print one line and return 2.
+
+    Args:
+        prog: The program name shown in ``--help``.
+        commands: Command name to function, e.g. ``{"train": train, "to_onnx": to_onnx, "check": check}``.
+        argv: Arguments (default: ``sys.argv[1:]``).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Train, export or check a config of this project. Configs live in config/<cfg_name>.yaml.",
+        epilog="Errors print one line '<file>: <key.path>: <message>' and exit 2; --debug shows the traceback.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks (same as OTTER_DEBUG=1)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, fn in commands.items():
+        doc = (fn.__doc__ or "").strip().splitlines()
+        cmd = sub.add_parser(name, help=doc[0] if doc else None, description=doc[0] if doc else None)
+        cmd.add_argument("cfg_name", nargs="?", help="config name (a file in config/, without .yaml)")
+        cmd.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides, values parsed as YAML")
+        cmd.add_argument("--cfg_name", "--cfg-name", dest="cfg_flag", metavar="NAME", help="the config name, as a flag")
+        cmd.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        cmd.set_defaults(func=fn)
+    args, extra = parser.parse_known_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    overrides = list(args.overrides)
+    cfg_name = args.cfg_flag
+    if cfg_name is None:
+        cfg_name = args.cfg_name
+    elif args.cfg_name is not None:
+        # With --cfg_name given, a first positional is an override too.
+        overrides.insert(0, args.cfg_name)
+    unknown = [a for a in extra if "=" not in a or a.startswith("-")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    overrides += extra
+    if not cfg_name:
+        parser.error("a config name is needed: python -m ... COMMAND <cfg_name> [key.path=value ...]")
+    return run_guarded(lambda: args.func(cfg_name, *overrides), argv)

@@ -225,8 +225,18 @@ def _type_ok(annotation: Any, value: Any) -> bool:
 
 
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
-    return text or str(annotation).replace("typing.", "")
+    """A short, readable name: ``float or Tensor``, ``list[int]``, ``'step' or 'epoch'``."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(dict.fromkeys(names))
+    if origin is typing.Literal:
+        return " or ".join(repr(a) for a in args)
+    if origin is not None:
+        inner = ", ".join(_type_name(a) for a in args)
+        return f"{getattr(origin, '__name__', str(origin))}[{inner}]" if inner else getattr(origin, "__name__", str(origin))
+    return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
 def check_options(
@@ -270,11 +280,11 @@ def check_options(
             raise OtterConfigError(f"{opt!r} is filled in by Otter; remove it", file, where(opt))
         if opt not in named and not accepts_any:
             accepted = [n for n in named if n not in skip]
-            raise OtterConfigError(
-                f"{name} has no option {opt!r}{did_you_mean(str(opt), accepted)}; it takes: {', '.join(accepted) or 'nothing'}",
-                file,
-                where(opt),
-            )
+            hint = did_you_mean(str(opt), accepted)
+            if not hint:
+                listing = ", ".join(accepted[:12]) + (", ..." if len(accepted) > 12 else "")
+                hint = f"; it takes: {listing or 'nothing'}"
+            raise OtterConfigError(f"{name} has no option {opt!r}{hint}", file, where(opt))
     for n, p in named.items():
         if p.default is p.empty and n not in options and n not in skip and n not in provided:
             raise OtterConfigError(f"{name} needs option {n!r}", file, key)

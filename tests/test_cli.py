@@ -33,7 +33,7 @@ def test_check_accepts_the_seed_example(seed_config):
 def test_check_applies_overrides(seed_config):
     out = otter("check", seed_config, "optimizer.options.lr=fast")
     assert out.returncode == 2
-    assert out.stderr.strip() == f"{seed_config}: optimizer.options.lr: AdamW expects Union[float, Tensor], got 'fast'"
+    assert out.stderr.strip() == f"{seed_config}: optimizer.options.lr: AdamW expects float or Tensor, got 'fast'"
 
 
 def test_malformed_config_is_one_line_exit_2_no_traceback(tmp_path, seed_config):
@@ -41,8 +41,7 @@ def test_malformed_config_is_one_line_exit_2_no_traceback(tmp_path, seed_config)
     bad.write_text(seed_config.read_text().replace("max_epochs: 40", "max_epoch: 40"))
     out = otter("check", bad)
     assert out.returncode == 2
-    assert out.stderr.strip() == f"{bad}: trainer.max_epoch: Trainer has no option 'max_epoch' (did you mean 'max_epochs'?); " + out.stderr.strip().split("; ", 1)[1]
-    assert len(out.stderr.strip().splitlines()) == 1
+    assert out.stderr == f"{bad}: trainer.max_epoch: Trainer has no option 'max_epoch' (did you mean 'max_epochs' or 'min_epochs' or 'max_steps'?)\n"
     assert "Traceback" not in out.stderr
 
 

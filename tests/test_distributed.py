@@ -21,7 +21,6 @@ def test_two_process_ddp_writes_exactly_one_run_folder(tmp_path):
             str(root),
             "trainer.strategy=ddp",
             "trainer.devices=2",
-            "trainer.enable_progress_bar=false",
         ],
         env=env,
         capture_output=True,

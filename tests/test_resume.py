@@ -109,7 +109,7 @@ def clean_env(**extra):
 def test_sigterm_leaves_a_last_ckpt_that_resumes(project, tmp_path):
     marker = tmp_path / "stepped"
     proc = subprocess.Popen(
-        [sys.executable, str(TESTS / "tinyproj.py"), str(project), "trainer.max_epochs=100", "trainer.enable_progress_bar=false"],
+        [sys.executable, str(TESTS / "tinyproj.py"), str(project), "trainer.max_epochs=100"],
         env=clean_env(TINY_STEP_SLEEP="0.05", TINY_MARKER=str(marker)),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,0 +1,144 @@
+"""Benchmark: a training step through otter vs a hand-written PyTorch loop (DESIGN §11).
+
+Both train the same model, from the same initial weights, on the same batches, with
+the same optimizer and scheduler. Reports seconds per step of each, their ratio, and
+the largest difference between the two loss curves.
+
+    python benchmarks/step_overhead.py [--steps 60] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import otter  # noqa: E402
+from otter import BaseMixin  # noqa: E402
+
+CONFIG = """\
+common: {{batch_size: 32, image_size: [64, 64], seed: 0}}
+trainer: {{max_steps: {steps}, max_epochs: 1000, accelerator: cpu, devices: 1, enable_progress_bar: false,
+          enable_model_summary: false, num_sanity_val_steps: 0, limit_val_batches: 0, log_every_n_steps: 50}}
+model: {{name: BenchModel}}
+dataset: {{train_options: {{name: BenchData, options: {{length: {length}}}}}}}
+dataloader: {{train_options: {{batch_size: -1, shuffle: false, num_workers: 0}}}}
+optimizer: {{name: AdamW, options: {{lr: 0.001, weight_decay: 0.01}}}}
+lr_scheduler: {{name: PolynomialLRWarmup, options: {{warmup_iters: 5, total_iters: {steps}}}, pl_options: {{interval: step}}}}
+callbacks: [{{name: ModelCheckpoint, options: {{save_last: false, save_top_k: 0}}}}]
+"""
+
+
+class BenchModel(BaseMixin):
+    """A small CNN, heavy enough that a step is real work on a CPU."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.apply_solver_config(cfg.optimizer, cfg.lr_scheduler)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        )
+        self.losses: list = []
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.net(x), y)
+        self.losses.append(loss.item())
+        return loss
+
+
+class BenchData(torch.utils.data.Dataset):
+    def __init__(self, length: int, image_size=(64, 64)):
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(length, 3, *image_size, generator=g)
+        self.y = torch.randint(0, 10, (length,), generator=g)
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def hand_written(model: BenchModel, loader, steps: int) -> float:
+    model.train()
+    model.losses.clear()
+    optimizer = torch.optim.AdamW(model.get_optimizer_params(), **model.optimizer_opts)
+    scheduler = otter.PolynomialLRWarmup(optimizer, **model.sche_opts)
+    start = time.perf_counter()
+    step = 0
+    while step < steps:
+        for batch in loader:
+            optimizer.zero_grad()
+            loss = model.training_step(batch, step)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if step == steps:
+                break
+    return time.perf_counter() - start
+
+
+def through_otter(root: Path, steps: int, length: int, init_state: dict) -> tuple:
+    module = sys.modules[__name__]
+    model, cfg = otter.load_model_from_config("bench", root=root, network=module)
+    model.load_state_dict(init_state)
+    train_data, _ = otter.build_dataset(cfg, module)
+    trainer = otter.build_trainer(cfg, root=root)
+    start = time.perf_counter()
+    trainer.fit(model, train_data)
+    return time.perf_counter() - start, model.losses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    length = 32 * 20
+    root = Path(tempfile.mkdtemp(prefix="otter-bench-"))
+    (root / "config").mkdir()
+    (root / "config" / "bench.yaml").write_text(CONFIG.format(steps=args.steps, length=length))
+
+    module = sys.modules[__name__]
+    ref, cfg = otter.load_model_from_config("bench", root=root, network=module)
+    init_state = copy.deepcopy(ref.state_dict())
+    loader, _ = otter.build_dataset(cfg, module)
+
+    hand_written(ref, loader, 5)  # warm up allocator and kernels before timing anything
+    hand_times, otter_times, diffs = [], [], []
+    for _ in range(args.repeats):
+        # Alternate the two so drift on a shared machine hits both alike.
+        ref.load_state_dict(init_state)
+        hand_times.append(hand_written(ref, loader, args.steps))
+        hand_losses = list(ref.losses)
+        seconds, losses = through_otter(root, args.steps, length, init_state)
+        otter_times.append(seconds)
+        diffs.append(max(abs(a - b) for a, b in zip(hand_losses, losses)))
+        os.environ.pop("OTTER_RUN_ID", None)
+
+    hand, through = min(hand_times), min(otter_times)
+    print(f"steps per run:        {args.steps} (batch 32, 64x64, {args.repeats} repeats, best of each)")
+    print(f"hand-written loop:    {hand / args.steps * 1000:.2f} ms/step")
+    print(f"through otter:        {through / args.steps * 1000:.2f} ms/step (includes fit start-up)")
+    print(f"ratio otter/hand:     {through / hand:.3f}  (budget: <= 1.03)")
+    print(f"max |loss diff|:      {max(diffs):.2e}  (budget: <= 1e-5)")
+
+
+if __name__ == "__main__":
+    main()

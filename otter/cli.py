@@ -91,6 +91,63 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template_dir() -> Any:
+    from importlib.resources import files
+
+    return files("otter") / "_template"
+
+
+def _template_tasks() -> List[str]:
+    import json
+
+    return list(json.loads((_template_dir() / "cookiecutter.json").read_text())["task"])
+
+
+def _load_hook_rules() -> Any:
+    """The template's own pre-generation checks, so `otter new` refuses exactly what cookiecutter refuses."""
+    import importlib.util
+
+    from importlib.resources import as_file
+
+    with as_file(_template_dir() / "hooks" / "pre_gen_project.py") as path:
+        spec = importlib.util.spec_from_file_location("_otter_template_hook", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from importlib.resources import as_file
+
+    from cookiecutter.exceptions import CookiecutterException, OutputDirExistsException
+    from cookiecutter.main import cookiecutter
+
+    rules = _load_hook_rules()
+    problem = rules.problem(args.name)
+    if not problem and args.task not in rules.AVAILABLE_TASKS:
+        problem = f"task {args.task!r} is not available yet; available: {', '.join(rules.AVAILABLE_TASKS)}"
+    if problem:
+        raise OtterError(problem)
+    target = Path(args.output_dir) / args.name
+    if target.exists():
+        raise OtterError(f"{target} exists already; choose another name or --output-dir")
+    with as_file(_template_dir()) as template:
+        try:
+            out = cookiecutter(
+                str(template),
+                no_input=True,
+                extra_context={"project_name": args.name, "task": args.task},
+                output_dir=str(args.output_dir),
+            )
+        except OutputDirExistsException:
+            raise OtterError(f"{target} exists already; choose another name or --output-dir") from None
+        except CookiecutterException as e:
+            raise OtterError(f"the template failed: {str(e).splitlines()[0]}") from None
+    print(f"created {out}")
+    print(f"next: python -m {args.name}.model train default   (from {Path(args.output_dir).resolve()})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -124,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("run_dir", nargs="?", help="a run folder runs/<cfg_name>/<run_id>")
     info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     info.set_defaults(func=cmd_info)
+
+    new = sub.add_parser(
+        "new",
+        help="scaffold a training project from the built-in template",
+        description="Create NAME/ (config/, model/, docker/, tests, README) for a task, offline. "
+        "Same as `cookiecutter <otter repo> --directory template`.",
+    )
+    new.add_argument("name", help="project name: a Python identifier, it becomes the import root (e.g. MyProj)")
+    new.add_argument("--task", choices=_template_tasks(), default="classifier", help="what the project trains (default: classifier)")
+    new.add_argument("--output-dir", "--output_dir", default=".", help="where to create NAME/ (default: here)")
+    new.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    new.set_defaults(func=cmd_new)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""A training project made with Otter. See README.md."""

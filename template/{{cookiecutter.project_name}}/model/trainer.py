@@ -1,0 +1,33 @@
+"""Training: one config in, one run folder out."""
+
+from pathlib import Path
+from typing import Tuple
+
+import otter
+
+from . import component, dataset, model, to_onnx
+
+# The project folder: configs in config/, runs in runs/<cfg_name>/<run_id>/.
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+# Modules searched by class name for the names a config uses.
+MODULES: Tuple = (model, component, dataset, to_onnx)
+
+
+def train(cfg_name: str, *overrides: str) -> str:
+    """Train ``config/<cfg_name>.yaml`` with ``key.path=value`` overrides; returns the run folder."""
+    net, cfg = otter.load_model_from_config(
+        cfg_name, root=PROJECT_DIR, stem="config", network=model, overrides=overrides, modules=MODULES
+    )
+    train_data, valid_data = otter.build_dataset(cfg, dataset)
+    trainer = otter.build_trainer(cfg, root=PROJECT_DIR)
+    trainer.fit(net, train_dataloaders=train_data, val_dataloaders=valid_data)
+    print(f"run folder: {cfg.root_dir}")
+    return cfg.root_dir
+
+
+def check(cfg_name: str, *overrides: str) -> str:
+    """Validate ``config/<cfg_name>.yaml``: keys, types, names and options, with this project's classes."""
+    otter.load_project_config(cfg_name, PROJECT_DIR, "config", MODULES, overrides, mode="check")
+    path = otter.find_config(cfg_name, PROJECT_DIR, "config")
+    print(f"{path}: OK")
+    return str(path)

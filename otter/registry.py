@@ -32,6 +32,9 @@ def close_matches(name: str, candidates: List[str], n: int = 3) -> List[str]:
     """Names in ``candidates`` that look like ``name`` (case-insensitive)."""
     lowered = {c.lower(): c for c in candidates}
     hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
+    if not hits and len(name) >= 3:
+        # A shortened name (opset -> opset_version) is close too.
+        hits = [c for c in lowered if c.startswith(name.lower()) or name.lower().startswith(c)][:n]
     return [lowered[h] for h in hits]
 
 

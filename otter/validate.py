@@ -378,8 +378,9 @@ def _derived_args(target: Any) -> Tuple[str, ...]:
 def _check_onnx(onnx: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
     from .export import validate_onnx_section
 
+    if isinstance(onnx, Mapping) and isinstance(onnx.get("name"), str):
+        _resolve_entry(onnx["name"], ONNX_WRAPPERS, scope, report, file, "onnx.name", project_name=True)
     validate_onnx_section(onnx, file=file)
-    _resolve_entry(onnx["name"], ONNX_WRAPPERS, scope, report, file, "onnx.name", project_name=True)
 
 
 def _check_logger(logger: Any, file: Optional[str]) -> None:

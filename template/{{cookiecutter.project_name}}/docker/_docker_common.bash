@@ -1,0 +1,204 @@
+# shellcheck shell=bash
+# Shared by train.bash and to_onnx.bash beside this file, and by Otter's docker/run.bash:
+# turns the environment into `docker run` options. Sourced, never run.
+#
+#   OTTER_IMAGE     image to run                      default: otter_base_image
+#   OTTER_GPUS      value for --gpus                  default: all when `nvidia-smi -L` works, else no
+#                                                     GPU flag; `none` never passes one
+#   OTTER_SHM_SIZE  --shm-size                        default: 16g
+#   OTTER_CPUSET    --cpuset-cpus                     default: every core, 0-(nproc-1)
+#   OTTER_DATA_DIR  host folder mounted at the same   default: none
+#                   path inside the container
+#   OTTER_DRY_RUN   set: print the docker command instead of running it
+#
+# Every value is checked here, so a typo ends with one line on stderr (exit 2) before Docker starts.
+# This file must stay free of Jinja markers (double braces, brace-percent, brace-hash):
+# cookiecutter copies it as is.
+
+OTTER_SCRIPT="$(basename "$0")"
+
+otter_die() {
+    printf '%s: %s\n' "$OTTER_SCRIPT" "$*" >&2
+    exit 2
+}
+
+# A value quoted for an error message, on one line even when it holds a newline.
+otter_quote() {
+    local quoted
+    if [[ $1 == *[![:print:]]* || $1 == *"'"* ]]; then
+        printf -v quoted '%q' "$1"
+    else
+        quoted="'$1'"
+    fi
+    printf '%s' "$quoted"
+}
+
+otter_ncpu() {
+    # nproc counts the cores this shell may use; getconf is the fallback where coreutils lacks it (macOS).
+    nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1
+}
+
+# otter_check_cpuset CPUSET NCPU: a list such as 0-3 or 0,2,4-7 naming only cores below NCPU.
+otter_check_cpuset() {
+    local cpuset="$1" ncpu="$2" part lo hi
+    local -a parts
+    if ! [[ $cpuset =~ ^[0-9]{1,5}(-[0-9]{1,5})?(,[0-9]{1,5}(-[0-9]{1,5})?)*$ ]]; then
+        otter_die "OTTER_CPUSET=$(otter_quote "$cpuset") is not a CPU list such as 0-3 or 0,2,4-7"
+    fi
+    IFS=, read -ra parts <<<"$cpuset"
+    for part in "${parts[@]}"; do
+        lo="$((10#${part%-*}))"
+        hi="$((10#${part#*-}))"
+        if ((lo > hi)); then
+            otter_die "OTTER_CPUSET=$cpuset: range $part runs backwards"
+        fi
+        if ((hi >= ncpu)); then
+            otter_die "OTTER_CPUSET=$cpuset names CPU $hi, but this machine has $ncpu (0-$((ncpu - 1)))"
+        fi
+    done
+}
+
+# otter_mount HOST CONTAINER: append a bind mount to OTTER_RUN_OPTS.
+otter_mount() {
+    if [[ $1 == *:* || $2 == *:* ]]; then
+        # `-v a:b` splits on ':'; a path holding one would be mounted somewhere else.
+        otter_die "cannot mount $(otter_quote "$1"): the path contains ':'"
+    fi
+    OTTER_RUN_OPTS+=(-v "$1:$2")
+}
+
+# otter_run_options: fill OTTER_RUN_OPTS and OTTER_IMAGE from the environment.
+otter_run_options() {
+    OTTER_IMAGE="${OTTER_IMAGE:-otter_base_image}"
+    local shm="${OTTER_SHM_SIZE:-16g}" ncpu cpuset data
+
+    if [ -z "${OTTER_DRY_RUN:-}" ] && ! command -v docker >/dev/null 2>&1; then
+        otter_die "docker not found on PATH; install Docker (and the NVIDIA Container Toolkit for GPUs)"
+    fi
+
+    # --init reaps the processes DataLoader workers leave behind and forwards Ctrl-C / SIGTERM.
+    OTTER_RUN_OPTS=(--rm --init)
+    if [ -t 0 ]; then
+        OTTER_RUN_OPTS+=(-it)
+    fi
+    # The entrypoint runs the command as this user, so files written to mounts belong to you.
+    OTTER_RUN_OPTS+=(-e "USER_ID=$(id -u)" -e "GROUP_ID=$(id -g)")
+    if [ -n "${OTTER_DEBUG:-}" ]; then
+        OTTER_RUN_OPTS+=(-e "OTTER_DEBUG=$OTTER_DEBUG")
+    fi
+    if [ -n "${TZ:-}" ]; then
+        OTTER_RUN_OPTS+=(-e "TZ=$TZ")
+    fi
+
+    case "${OTTER_GPUS:-}" in
+        none) ;;
+        "")
+            if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+                OTTER_RUN_OPTS+=(--gpus all)
+            fi
+            ;;
+        *) OTTER_RUN_OPTS+=(--gpus "$OTTER_GPUS") ;;
+    esac
+
+    if ! [[ $shm =~ ^[0-9]+[bkmgBKMG]?$ ]]; then
+        otter_die "OTTER_SHM_SIZE=$(otter_quote "$shm") is not a size such as 16g or 512m"
+    fi
+    OTTER_RUN_OPTS+=(--shm-size "$shm")
+
+    ncpu="$(otter_ncpu)"
+    cpuset="${OTTER_CPUSET:-0-$((ncpu - 1))}"
+    otter_check_cpuset "$cpuset" "$ncpu"
+    OTTER_RUN_OPTS+=(--cpuset-cpus "$cpuset")
+
+    if [ -n "${OTTER_DATA_DIR:-}" ]; then
+        if [ ! -d "$OTTER_DATA_DIR" ]; then
+            otter_die "OTTER_DATA_DIR=$(otter_quote "$OTTER_DATA_DIR") is not a folder"
+        fi
+        # Absolute, so that `-v` binds the folder (a bare name would be a named volume).
+        data="$(cd "$OTTER_DATA_DIR" && pwd)"
+        otter_mount "$data" "$data"
+    fi
+}
+
+# otter_is_cfg_name NAME: letters, digits, '_', '.', '-', and no leading '-' (it would read as an option).
+otter_is_cfg_name() {
+    # In the C locale [A-Za-z] means ASCII letters only, whatever the user's locale.
+    local LC_ALL=C
+    [[ $1 =~ ^[A-Za-z0-9_.-]+$ && $1 != -* ]]
+}
+
+# otter_is_identifier NAME: could be a Python import name. ASCII is checked; non-ASCII letters
+# (valid in Python identifiers) are left to Python.
+otter_is_identifier() {
+    local LC_ALL=C
+    local rest="${1//[A-Za-z0-9_]/}"
+    [[ -n $1 && $1 != [0-9]* && $rest != *[[:print:][:cntrl:]]* ]]
+}
+
+# otter_exec_docker ARGS...: run docker, or with OTTER_DRY_RUN set print the command (shell-quoted) instead.
+otter_exec_docker() {
+    local quoted
+    if [ -n "${OTTER_DRY_RUN:-}" ]; then
+        printf -v quoted ' %q' docker "$@"
+        printf '%s\n' "${quoted:1}"
+        exit 0
+    fi
+    exec docker "$@"
+}
+
+otter_usage() {
+    cat <<EOF
+Usage: bash $OTTER_PROJECT/docker/$OTTER_SCRIPT <cfg_name> [key.path=value ...]
+
+Runs \`python -m $OTTER_PROJECT.model $1 <cfg_name> [key.path=value ...]\` in the Otter image,
+with $OTTER_PROJECT/ mounted at /code/$OTTER_PROJECT. Configs live in $OTTER_PROJECT/config/<cfg_name>.yaml.
+
+Environment: OTTER_IMAGE (otter_base_image), OTTER_GPUS (all when nvidia-smi works; none),
+OTTER_SHM_SIZE (16g), OTTER_CPUSET (all cores), OTTER_DATA_DIR (a folder to mount at the same path);
+OTTER_DRY_RUN=1 prints the docker command instead of running it.
+EOF
+}
+
+# otter_project_run COMMAND [cfg_name overrides...]: run `python -m <Project>.model COMMAND ...` in the image.
+otter_project_run() {
+    local command="$1" project_dir cfg
+    shift
+    # The project is the folder above this script's folder: no name to render or to keep in sync.
+    project_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    OTTER_PROJECT="$(basename "$project_dir")"
+
+    if [ "$#" -eq 0 ]; then
+        otter_usage "$command" >&2
+        exit 2
+    fi
+    if [ "$1" = -h ] || [ "$1" = --help ]; then
+        otter_usage "$command"
+        exit 0
+    fi
+    case "$1" in
+        --cfg_name | --cfg-name)
+            [ "$#" -ge 2 ] || otter_die "$1 needs a config name"
+            cfg="$2"
+            shift 2
+            ;;
+        --cfg_name=* | --cfg-name=*)
+            cfg="${1#*=}"
+            shift
+            ;;
+        *)
+            cfg="$1"
+            shift
+            ;;
+    esac
+    if ! otter_is_cfg_name "$cfg"; then
+        otter_die "cfg name $(otter_quote "$cfg") is not a config name: use letters, digits, '_', '.', '-' (not first)"
+    fi
+    if ! otter_is_identifier "$OTTER_PROJECT"; then
+        otter_die "project folder $(otter_quote "$OTTER_PROJECT") is not a Python identifier, so python -m cannot import it"
+    fi
+
+    otter_run_options
+    otter_mount "$project_dir" "/code/$OTTER_PROJECT"
+    otter_exec_docker run "${OTTER_RUN_OPTS[@]}" -w /code "$OTTER_IMAGE" \
+        python -m "$OTTER_PROJECT.model" "$command" "$cfg" "$@"
+}

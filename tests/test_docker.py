@@ -1,0 +1,635 @@
+"""The Docker image and its scripts, tested without a Docker engine.
+
+Lint: hadolint on docker/Dockerfile, shellcheck on every shell script of the repository.
+Behaviour: the scripts run under a stand-in `docker` put first on PATH. It records its arguments
+and, where a test asks, runs the command locally the way the engine would: each `-v host:ctr`
+becomes a symlink under a fresh folder standing for the container's `/`, `-w` becomes the working
+folder, `-e` the environment. A tiny fake project prints the argv that reaches `python -m
+MyProj.model`, so quoting is checked end to end. The entrypoint runs under stand-ins for `id`,
+`getent`, `groupadd`, `useradd`, `gosu`, `chown` and `mkdir`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCKER = REPO / "docker"
+TEMPLATE_DOCKER = REPO / "template" / "{{cookiecutter.project_name}}" / "docker"
+TEMPLATE_SCRIPTS = ("train.bash", "to_onnx.bash", "_docker_common.bash")
+UID, GID = os.getuid(), os.getgid()
+ENV_NAMES = ("OTTER_IMAGE", "OTTER_GPUS", "OTTER_SHM_SIZE", "OTTER_CPUSET", "OTTER_DATA_DIR", "OTTER_DRY_RUN", "BASE_IMAGE")
+
+# The stand-in engine. Options it does not know make it fail like docker does (exit 125), so a
+# typo in a script cannot pass unnoticed.
+FAKE_DOCKER = r'''#!{python}
+import json, os, subprocess, sys, tempfile
+from pathlib import Path
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\n")
+if args[:1] != ["run"] or not os.environ.get("FAKE_DOCKER_EXEC"):
+    sys.exit(0)
+
+VALUED = {{"-v", "--volume", "-w", "--workdir", "-e", "--env", "--gpus", "--shm-size", "--cpuset-cpus"}}
+FLAGS = {{"--rm", "--init", "-i", "-t", "-it"}}
+mounts, env, workdir = [], {{}}, "/"
+i = 1
+while i < len(args) and args[i].startswith("-"):
+    opt = args[i]
+    if opt.startswith("--") and "=" in opt:
+        opt, value = opt.split("=", 1)
+        i += 1
+    elif opt in VALUED:
+        value = args[i + 1]
+        i += 2
+    elif opt in FLAGS:
+        i += 1
+        continue
+    else:
+        print(f"docker: unknown flag: {{opt}}", file=sys.stderr)
+        sys.exit(125)
+    if opt in ("-v", "--volume"):
+        host, ctr = value.split(":")[:2]
+        if not (os.path.isabs(host) and os.path.exists(host)):
+            print(f"docker: bind source is not an existing absolute path: {{host!r}}", file=sys.stderr)
+            sys.exit(125)
+        mounts.append((host, ctr))
+    elif opt in ("-w", "--workdir"):
+        workdir = value
+    elif opt in ("-e", "--env"):
+        key, sep, val = value.partition("=")
+        env[key] = val if sep else os.environ.get(key, "")
+image, command = args[i], args[i + 1:]
+root = Path(tempfile.mkdtemp(dir=os.environ["FAKE_DOCKER_ROOT"]))  # the container's /
+for host, ctr in mounts:
+    link = root / ctr.lstrip("/")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(host)
+cwd = root / workdir.lstrip("/")
+cwd.mkdir(parents=True, exist_ok=True)
+env = {{**os.environ, **env, "FAKE_CONTAINER_ROOT": str(root), "FAKE_IMAGE": image}}
+sys.exit(subprocess.run(command or ["bash"], cwd=cwd, env=env).returncode)
+'''
+
+# `python -m MyProj.model ...` inside the "container": prints what reached it.
+FAKE_MAIN = """import json, os, sys
+print(json.dumps({
+    "argv": sys.argv[1:],
+    "cwd": os.getcwd(),
+    "root": os.environ["FAKE_CONTAINER_ROOT"],
+    "image": os.environ["FAKE_IMAGE"],
+    "env": {k: os.environ.get(k) for k in ("USER_ID", "GROUP_ID", "OTTER_DEBUG")},
+}))
+"""
+
+# Stand-ins for the entrypoint's user-management commands; one script, dispatched on its name.
+FAKE_SYSTEM = r'''#!{python}
+import json, os, sys
+from pathlib import Path
+
+tool, args = os.path.basename(sys.argv[0]), sys.argv[1:]
+etc = Path(os.environ["FAKE_ETC"])
+with open(os.environ["FAKE_SYSTEM_LOG"], "a") as log:
+    log.write(json.dumps([tool, *args]) + "\n")
+
+def rows(db):
+    return [line.split(":") for line in (etc / db).read_text().splitlines() if line]
+
+def options(argv):
+    opts, rest, i = {{}}, [], 0
+    while i < len(argv):
+        if argv[i] in ("--uid", "--gid", "--home-dir", "--shell"):
+            opts[argv[i]] = argv[i + 1]
+            i += 2
+        elif argv[i].startswith("-"):
+            opts[argv[i]] = True
+            i += 1
+        else:
+            rest.append(argv[i])
+            i += 1
+    return opts, rest
+
+if tool == "id":
+    if args == ["-u"]:
+        print(os.environ.get("FAKE_EUID", "0"))
+        sys.exit(0)
+    os.execv({real_id!r}, ["id", *args])
+elif tool == "getent":
+    db, key = args
+    for row in rows(db):
+        if key in (row[0], row[2]):
+            print(":".join(row))
+            sys.exit(0)
+    sys.exit(2)
+elif tool == "groupadd":
+    opts, (name,) = options(args)
+    if any(r[2] == opts["--gid"] for r in rows("group")):
+        sys.exit(4)  # like groupadd: GID not unique
+    if any(r[0] == name for r in rows("group")):
+        sys.exit(9)  # like groupadd: name in use
+    with open(etc / "group", "a") as f:
+        f.write(f"{{name}}:x:{{opts['--gid']}}:\n")
+elif tool == "useradd":
+    opts, (name,) = options(args)
+    if any(r[2] == opts["--uid"] for r in rows("passwd")):
+        sys.exit(4)  # like useradd: UID not unique
+    if any(r[0] == name for r in rows("passwd")):
+        sys.exit(9)  # like useradd: name in use
+    with open(etc / "passwd", "a") as f:
+        f.write(f"{{name}}:x:{{opts['--uid']}}:{{opts['--gid']}}::{{opts['--home-dir']}}:/bin/bash\n")
+elif tool == "gosu":
+    os.environ["FAKE_GOSU_AS"] = args[0]
+    os.execvp(args[1], args[1:])
+# chown, mkdir: recorded only; the test machine's folders stay as they are.
+'''
+
+PRINT_ARGS = "import json, os, sys; print(json.dumps({'argv': sys.argv[1:], 'home': os.environ.get('HOME'), 'as': os.environ.get('FAKE_GOSU_AS')}))"
+AWKWARD_ARGS = ["a.b=1 2", "x='y' \"z\"", "$(touch pwned)", "`touch pwned2`", "", "tab\there", "line\nbreak", "*", "--debug", "c=-1"]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+class Sandbox:
+    """A tmp folder with stand-in tools first on PATH and a fake project `MyProj` to run."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.bin = tmp / "bin"
+        self.bin.mkdir()
+        self.log = tmp / "docker.log"
+        (tmp / "container").mkdir()
+        real_nproc = shutil.which("nproc") or "/usr/bin/nproc"
+        _write(self.bin / "docker", FAKE_DOCKER.format(python=sys.executable))
+        _write(self.bin / "python", f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+        # Fails unless told otherwise, so a GPU on the test machine cannot change the results.
+        _write(self.bin / "nvidia-smi", '#!/bin/sh\nexit "${FAKE_NVIDIA_SMI_RC:-1}"\n')
+        _write(self.bin / "nproc", f'#!/bin/sh\n[ -n "$FAKE_NPROC" ] && exec echo "$FAKE_NPROC"\nexec "{real_nproc}" "$@"\n')
+        # The folder a user works in, with a space in its path on purpose.
+        self.work = tmp / "my work"
+        self.project = self.work / "MyProj"
+        self.make_project(self.project)
+        self.env: Dict[str, str] = {
+            k: v for k, v in os.environ.items() if k not in ENV_NAMES and k not in ("OTTER_DEBUG", "TZ", "USER_ID", "GROUP_ID")
+        }
+        self.env.update(
+            PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            FAKE_DOCKER_LOG=str(self.log),
+            FAKE_DOCKER_ROOT=str(tmp / "container"),
+            FAKE_NPROC="",
+        )
+
+    def make_project(self, project: Path) -> None:
+        (project / "model").mkdir(parents=True)
+        (project / "docker").mkdir()
+        (project / "__init__.py").write_text("")
+        (project / "model" / "__init__.py").write_text("")
+        (project / "model" / "__main__.py").write_text(FAKE_MAIN)
+        for name in TEMPLATE_SCRIPTS:
+            shutil.copy2(TEMPLATE_DOCKER / name, project / "docker" / name)
+
+    def run(self, script: Path | str, *args: str, cwd: Optional[Path] = None, stdin=subprocess.DEVNULL,
+            execute: bool = False, **env: str) -> subprocess.CompletedProcess:
+        full_env = {**self.env, **env}
+        if execute:
+            full_env["FAKE_DOCKER_EXEC"] = "1"
+        return subprocess.run(["bash", str(script), *args], cwd=cwd or self.work, env=full_env, stdin=stdin,
+                              capture_output=True, text=True, timeout=60)
+
+    def calls(self) -> List[List[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def only_call(self) -> List[str]:
+        calls = self.calls()
+        assert len(calls) == 1, calls
+        return calls[0]
+
+
+@pytest.fixture
+def sb(tmp_path: Path) -> Sandbox:
+    return Sandbox(tmp_path)
+
+
+def option_values(argv: Sequence[str], option: str) -> List[str]:
+    """Values of `option VALUE` in docker's argv, up to the image (the first non-option word)."""
+    return [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == option]
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name) or str(Path(sys.executable).parent / name)
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{name} not found: install the dev extras (pip install -e '.[dev]' brings {name}-py)")
+    return path
+
+
+def shell_scripts() -> List[Path]:
+    skip = {".git", ".venv", "venv", "build", "dist", "site", "node_modules", "__pycache__", ".pytest_cache"}
+    found = []
+    for folder, dirs, files in os.walk(REPO):
+        dirs[:] = sorted(d for d in dirs if d not in skip and not d.endswith(".egg-info"))
+        for name in sorted(files):
+            path = Path(folder, name)
+            if path.suffix in (".sh", ".bash"):
+                found.append(path)
+            elif not path.suffix and path.parent.name in ("bin", ".ci", "scripts"):
+                with open(path, "rb") as f:
+                    if re.match(rb"#!.*\b(ba)?sh\b", f.readline()):
+                        found.append(path)
+    return found
+
+
+# ---------------------------------------------------------------- lint
+
+
+def test_hadolint_reports_nothing_on_the_dockerfile():
+    result = subprocess.run([tool("hadolint"), str(DOCKER / "Dockerfile")], capture_output=True, text=True, cwd=REPO)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_shellcheck_reports_nothing_on_any_script():
+    scripts = shell_scripts()
+    expected = {DOCKER / n for n in ("build.bash", "run.bash", "entrypoint.sh")} | {TEMPLATE_DOCKER / n for n in TEMPLATE_SCRIPTS}
+    assert expected <= set(scripts)
+    result = subprocess.run([tool("shellcheck"), "--external-sources", *map(str, scripts)],
+                            capture_output=True, text=True, cwd=REPO)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("name", TEMPLATE_SCRIPTS)
+def test_template_scripts_need_no_rendering(name):
+    # cookiecutter copies them as they are; Jinja markers would break rendering if that ever changed.
+    text = (TEMPLATE_DOCKER / name).read_text()
+    assert not re.search(r"\{\{|\{%|\{#", text)
+    assert os.access(TEMPLATE_DOCKER / name, os.X_OK) or name.startswith("_")
+
+
+def test_dockerfile_and_build_script_agree_on_the_base_image(sb):
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)$", (DOCKER / "Dockerfile").read_text(), re.M).group(1)
+    assert default == "nvcr.io/nvidia/pytorch:24.12-py3"
+    assert sb.run(DOCKER / "build.bash").returncode == 0
+    assert f"BASE_IMAGE={default}" in sb.only_call()
+
+
+def test_dockerignore_keeps_runs_venvs_caches_and_git_out():
+    lines = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
+    assert {".git", "**/runs", "**/.venv", "**/venv", "**/__pycache__", "build", "**/*.egg-info"} <= lines
+    # What the wheel and the image are made from must stay in.
+    needed = ("otter", "template", "docker", "pyproject.toml", "README.md", "docker/entrypoint.sh", "**/tests", "tests/")
+    assert not lines & set(needed)
+
+
+def test_docs_describe_every_setting():
+    text = (REPO / "docs" / "docker.md").read_text()
+    for name in (*ENV_NAMES, "USER_ID", "GROUP_ID", "TORCH_INDEX_URL", "python:3.11-slim", "16g", "otter_base_image"):
+        assert name in text, name
+
+
+# ---------------------------------------------------------------- template scripts: the docker command
+
+
+@pytest.mark.parametrize("command", ["train", "to_onnx"])
+def test_project_script_runs_the_image_with_the_project_mounted(sb, command):
+    result = sb.run(f"MyProj/docker/{command}.bash", "default", "optimizer.options.lr=0.01")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call()
+    image = argv.index("otter_base_image")
+    options, inside = argv[:image], argv[image + 1:]
+    assert options[0] == "run" and "--rm" in options and "--init" in options
+    assert option_values(options, "-v") == [f"{sb.project}:/code/MyProj"]
+    assert option_values(options, "-w") == ["/code"]
+    assert option_values(options, "-e") == [f"USER_ID={UID}", f"GROUP_ID={GID}"]
+    assert option_values(options, "--shm-size") == ["16g"]
+    assert "--gpus" not in options  # the stand-in nvidia-smi fails
+    assert "-it" not in options  # stdin is not a terminal
+    assert inside == ["python", "-m", "MyProj.model", command, "default", "optimizer.options.lr=0.01"]
+
+
+@pytest.mark.parametrize("command", ["train", "to_onnx"])
+def test_arguments_reach_the_project_intact(sb, command):
+    elsewhere = sb.tmp / "elsewhere"
+    elsewhere.mkdir()
+    script = sb.project / "docker" / f"{command}.bash"
+    result = sb.run(script, "my_cfg-1.2", *AWKWARD_ARGS, cwd=elsewhere, execute=True)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["argv"] == [command, "my_cfg-1.2", *AWKWARD_ARGS]
+    assert seen["cwd"] == str(Path(seen["root"]) / "code")
+    assert seen["env"] == {"USER_ID": str(UID), "GROUP_ID": str(GID), "OTTER_DEBUG": None}
+    assert not list(elsewhere.iterdir()) and not list(sb.work.glob("pwned*"))
+
+
+def test_cfg_name_flag_form_is_accepted(sb):
+    result = sb.run("MyProj/docker/train.bash", "--cfg_name", "default", "a=1", execute=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["argv"] == ["train", "default", "a=1"]
+
+
+@pytest.mark.parametrize("cfg", ["cfg; touch x", "$(touch x)", "../config/x", "a b", "", "x\ny", "-rf", "naïve", "*"])
+@pytest.mark.parametrize("command", ["train", "to_onnx"])
+def test_bad_cfg_name_is_refused_before_docker(sb, cfg, command):
+    result = sb.run(f"MyProj/docker/{command}.bash", cfg, execute=True)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1 and "cfg name" in result.stderr
+    assert sb.calls() == [] and not (sb.work / "x").exists()
+
+
+def test_usage(sb):
+    missing = sb.run("MyProj/docker/train.bash")
+    assert missing.returncode == 2 and "Usage: bash MyProj/docker/train.bash <cfg_name>" in missing.stderr
+    helped = sb.run("MyProj/docker/to_onnx.bash", "--help")
+    assert helped.returncode == 0 and "python -m MyProj.model to_onnx" in helped.stdout
+    assert sb.calls() == []
+
+
+def test_project_folder_must_be_importable(sb):
+    bad = sb.work / "My-Proj"
+    sb.make_project(bad)
+    result = sb.run("My-Proj/docker/train.bash", "default")
+    assert result.returncode == 2 and "not a Python identifier" in result.stderr and sb.calls() == []
+
+
+@pytest.mark.parametrize(
+    "smi_rc, gpus, expected",
+    [
+        ("1", None, []),
+        ("0", None, ["all"]),
+        ("0", "none", []),
+        ("1", "device=0", ["device=0"]),
+        ("0", '"device=0,1"', ['"device=0,1"']),
+    ],
+)
+def test_gpus_only_where_present_or_asked(sb, smi_rc, gpus, expected):
+    env = {"FAKE_NVIDIA_SMI_RC": smi_rc, **({"OTTER_GPUS": gpus} if gpus is not None else {})}
+    assert sb.run("MyProj/docker/train.bash", "default", **env).returncode == 0
+    assert option_values(sb.only_call(), "--gpus") == expected
+
+
+def test_no_gpu_flag_without_nvidia_smi(sb):
+    (sb.bin / "nvidia-smi").unlink()
+    if shutil.which("nvidia-smi", path=sb.env["PATH"]):
+        pytest.skip("this machine has a real nvidia-smi")
+    assert sb.run("MyProj/docker/train.bash", "default").returncode == 0
+    assert "--gpus" not in sb.only_call()
+
+
+def test_default_cpuset_is_every_core_of_this_machine(sb):
+    ncpu = int(subprocess.run(["nproc"], capture_output=True, text=True, check=True).stdout)
+    assert sb.run("MyProj/docker/train.bash", "default").returncode == 0
+    assert option_values(sb.only_call(), "--cpuset-cpus") == [f"0-{ncpu - 1}"]
+
+
+@pytest.mark.parametrize("cpuset, ok", [
+    ("", True), ("0-3", True), ("1,3", True), ("0-1,3", True), ("2", True),
+    ("4", False), ("0-4", False), ("0,9", False), ("3-1", False), ("a", False), ("0-", False), ("0-3;id", False),
+])
+def test_cpuset_within_the_machine(sb, cpuset, ok):
+    result = sb.run("MyProj/docker/train.bash", "default", FAKE_NPROC="4", OTTER_CPUSET=cpuset)
+    if ok:
+        assert result.returncode == 0, result.stderr
+        assert option_values(sb.only_call(), "--cpuset-cpus") == [cpuset or "0-3"]
+    else:
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "OTTER_CPUSET" in result.stderr
+        assert sb.calls() == []
+
+
+def test_image_and_shared_memory_from_the_environment(sb):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_IMAGE="registry.example/otter:1", OTTER_SHM_SIZE="64g",
+                    OTTER_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call()
+    assert argv[argv.index("-w") + 2] == "registry.example/otter:1"
+    assert option_values(argv, "--shm-size") == ["64g"]
+    assert "OTTER_DEBUG=1" in option_values(argv, "-e")
+    bad = sb.run("MyProj/docker/train.bash", "default", OTTER_SHM_SIZE="lots")
+    assert bad.returncode == 2 and "OTTER_SHM_SIZE" in bad.stderr and len(sb.calls()) == 1
+
+
+def test_data_folder_is_mounted_at_the_same_path(sb):
+    data = sb.tmp / "datasets"
+    data.mkdir()
+    (data / "sample.txt").write_text("hello")
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DATA_DIR=str(data), execute=True)
+    assert result.returncode == 0, result.stderr
+    assert f"{data}:{data}" in option_values(sb.calls()[0], "-v")
+    root = Path(json.loads(result.stdout)["root"])
+    assert (root / str(data).lstrip("/") / "sample.txt").read_text() == "hello"
+    # A relative path is made absolute (docker would take a bare name for a named volume).
+    relative = sb.run(sb.project / "docker" / "train.bash", "default", cwd=sb.tmp, OTTER_DATA_DIR="datasets")
+    assert relative.returncode == 0 and f"{data}:{data}" in option_values(sb.calls()[1], "-v")
+
+
+@pytest.mark.parametrize("data", ["/no/such/folder", "with:colon"])
+def test_bad_data_folder_is_refused(sb, data):
+    if ":" in data:
+        (sb.work / data).mkdir()
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DATA_DIR=data)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and sb.calls() == []
+
+
+def test_interactive_flags_only_on_a_terminal(sb):
+    leader, follower = pty.openpty()
+    try:
+        result = sb.run("MyProj/docker/train.bash", "default", stdin=follower)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call()
+    assert "-it" in argv[: argv.index("otter_base_image")]
+
+
+@pytest.mark.parametrize("script", ["MyProj/docker/train.bash", str(DOCKER / "run.bash")])
+def test_dry_run_prints_the_command_it_would_run(sb, script):
+    args = ["default", *AWKWARD_ARGS] if "train" in script else ["python", *AWKWARD_ARGS]
+    (sb.bin / "docker").unlink()  # not needed for a dry run
+    result = sb.run(script, *args, OTTER_DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stdout.splitlines()
+    # Read back by bash, the printed line is the same argv, word for word.
+    words = subprocess.run(["bash", "-c", 'eval "words=($1)"; printf "%s\\0" "${words[@]}"', "_", line],
+                           capture_output=True, text=True, check=True).stdout.split("\0")[:-1]
+    assert words[:2] == ["docker", "run"] and words[-len(args):] == args
+    assert option_values(words, "-e")[:2] == [f"USER_ID={UID}", f"GROUP_ID={GID}"]
+
+
+def test_missing_docker_is_one_line(sb):
+    (sb.bin / "docker").unlink()
+    path = f"{sb.bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
+    if shutil.which("docker", path=path):
+        pytest.skip("docker lives in /usr/bin or /bin here")
+    result = sb.run("MyProj/docker/train.bash", "default", PATH=path)
+    assert result.returncode == 2 and result.stderr.startswith("train.bash: docker not found")
+
+
+# ---------------------------------------------------------------- docker/run.bash and docker/build.bash
+
+
+def test_run_opens_a_shell_with_the_current_folder_mounted(sb):
+    result = sb.run(DOCKER / "run.bash", OTTER_GPUS="all")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call()
+    assert option_values(argv, "-v") == [f"{sb.work}:/code/my work"]
+    assert option_values(argv, "-w") == ["/code/my work"]
+    assert option_values(argv, "-e") == [f"USER_ID={UID}", f"GROUP_ID={GID}"]
+    assert option_values(argv, "--gpus") == ["all"] and option_values(argv, "--shm-size") == ["16g"]
+    assert "-i" in argv and argv[-2:] == ["otter_base_image", "bash"]
+
+
+def test_run_passes_a_command_through(sb):
+    code = "import json, os, sys; print(json.dumps([os.getcwd(), sys.argv[1:]]))"
+    result = sb.run(DOCKER / "run.bash", "python", "-c", code, *AWKWARD_ARGS, execute=True)
+    assert result.returncode == 0, result.stderr
+    cwd, args = json.loads(result.stdout)
+    # The working folder is the mount of the folder run.bash was started from.
+    assert Path(cwd) == sb.work.resolve() and args == AWKWARD_ARGS
+
+
+def test_run_refuses_bad_settings_too(sb):
+    result = sb.run(DOCKER / "run.bash", FAKE_NPROC="2", OTTER_CPUSET="0-7")
+    assert result.returncode == 2 and result.stderr.startswith("run.bash: OTTER_CPUSET=0-7") and sb.calls() == []
+
+
+@pytest.mark.parametrize(
+    "args, env, image, base, extra",
+    [
+        ((), {}, "otter_base_image", "nvcr.io/nvidia/pytorch:24.12-py3", []),
+        (("otter_cpu", "python:3.11-slim"), {}, "otter_cpu", "python:3.11-slim", []),
+        (("otter_cpu", "python:3.11-slim", "--no-cache", "--build-arg", "TZ=Asia/Taipei"), {},
+         "otter_cpu", "python:3.11-slim", ["--no-cache", "--build-arg", "TZ=Asia/Taipei"]),
+        (("--pull",), {"OTTER_IMAGE": "mine", "BASE_IMAGE": "python:3.12-slim"}, "mine", "python:3.12-slim", ["--pull"]),
+        (("named",), {"OTTER_IMAGE": "ignored"}, "named", "nvcr.io/nvidia/pytorch:24.12-py3", []),
+    ],
+)
+def test_build_takes_image_and_base_from_arguments_or_environment(sb, args, env, image, base, extra):
+    result = sb.run(DOCKER / "build.bash", *args, cwd=sb.tmp, **env)
+    assert result.returncode == 0, result.stderr
+    assert sb.only_call() == ["build", "-f", str(DOCKER / "Dockerfile"), "--build-arg", f"BASE_IMAGE={base}",
+                              "-t", image, *extra, str(REPO)]
+
+
+# ---------------------------------------------------------------- docker/entrypoint.sh
+
+
+class System:
+    """A fake /etc/passwd and /etc/group, with stand-in user tools first on PATH."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.bin = tmp / "sysbin"
+        self.bin.mkdir()
+        self.etc = tmp / "etc"
+        self.etc.mkdir()
+        self.log = tmp / "system.log"
+        self.ubuntu_home = tmp / "home" / "ubuntu"
+        self.ubuntu_home.mkdir(parents=True)
+        (self.etc / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/bash\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+            f"ubuntu:x:1000:1000::{self.ubuntu_home}:/bin/bash\n"
+        )
+        (self.etc / "group").write_text("root:x:0:\nusers:x:100:\nubuntu:x:1000:\nnogroup:x:65534:\n")
+        script = _write(self.bin / "fake-system", FAKE_SYSTEM.format(python=sys.executable, real_id=shutil.which("id") or "/usr/bin/id"))
+        for name in ("id", "getent", "groupadd", "useradd", "gosu", "chown", "mkdir"):
+            (self.bin / name).symlink_to(script)
+
+    def run(self, *command: str, **env: str) -> subprocess.CompletedProcess:
+        full_env = {k: v for k, v in os.environ.items() if k not in ("USER_ID", "GROUP_ID")}
+        full_env.update(PATH=f"{self.bin}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+                        FAKE_ETC=str(self.etc), FAKE_SYSTEM_LOG=str(self.log), **env)
+        return subprocess.run(["bash", str(DOCKER / "entrypoint.sh"), *command], env=full_env,
+                              capture_output=True, text=True, timeout=60)
+
+    def calls(self, *tools: str) -> List[List[str]]:
+        if not self.log.exists():
+            return []
+        calls = [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [c for c in calls if c[0] in tools]
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> System:
+    return System(tmp_path)
+
+
+def printed(result: subprocess.CompletedProcess) -> dict:
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_entrypoint_without_ids_runs_the_command_as_is(system):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, *AWKWARD_ARGS))
+    assert out["argv"] == AWKWARD_ARGS and out["as"] is None
+    assert system.calls("gosu", "useradd", "groupadd") == []
+
+
+def test_entrypoint_creates_the_user_and_group_and_drops_to_them(system):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, *AWKWARD_ARGS, USER_ID="1234", GROUP_ID="4321"))
+    assert out == {"argv": AWKWARD_ARGS, "home": "/home/otter", "as": "1234:4321"}
+    assert system.calls("groupadd") == [["groupadd", "--gid", "4321", "otter"]]
+    [useradd] = system.calls("useradd")
+    assert useradd[useradd.index("--uid") + 1] == "1234" and useradd[useradd.index("--gid") + 1] == "4321"
+    assert useradd[-1] == "otter" and "--create-home" in useradd
+    assert system.calls("gosu") == [["gosu", "1234:4321", "env", "HOME=/home/otter", sys.executable, "-c", PRINT_ARGS, *AWKWARD_ARGS]]
+
+
+@pytest.mark.parametrize("uid, gid", [("1000", "0"), ("1000", "1000"), ("0", "0")])
+def test_entrypoint_reuses_ids_the_image_already_has(system, uid, gid):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, "x", USER_ID=uid, GROUP_ID=gid))
+    assert out["as"] == f"{uid}:{gid}" and out["argv"] == ["x"]
+    assert out["home"] == (str(system.ubuntu_home) if uid == "1000" else "/root")
+    assert system.calls("useradd", "groupadd") == []
+
+
+def test_entrypoint_new_user_in_an_existing_group(system):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, USER_ID="1500", GROUP_ID="100"))
+    assert out["as"] == "1500:100" and system.calls("groupadd") == []
+    [useradd] = system.calls("useradd")
+    assert useradd[useradd.index("--gid") + 1] == "100"
+
+
+def test_entrypoint_avoids_a_name_the_image_already_uses(system):
+    with open(system.etc / "passwd", "a") as f:
+        f.write("otter:x:999:999::/home/otter:/bin/bash\n")
+    with open(system.etc / "group", "a") as f:
+        f.write("otter:x:999:\n")
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, USER_ID="1234", GROUP_ID="1234"))
+    assert out["home"] == "/home/otter_1234"
+    assert system.calls("groupadd") == [["groupadd", "--gid", "1234", "otter_1234"]]
+    assert system.calls("useradd")[0][-1] == "otter_1234"
+
+
+def test_entrypoint_gives_a_homeless_user_a_home(system):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, USER_ID="65534", GROUP_ID="65534"))
+    assert out == {"argv": [], "home": "/home/otter_65534", "as": "65534:65534"}
+    assert ["mkdir", "-p", "/home/otter_65534"] in system.calls("mkdir")
+    assert ["chown", "65534:65534", "/home/otter_65534"] in system.calls("chown")
+
+
+@pytest.mark.parametrize("env", [{"USER_ID": "1000"}, {"GROUP_ID": "1000"}, {"USER_ID": "me", "GROUP_ID": "1000"}])
+def test_entrypoint_refuses_half_or_bad_ids(system, env):
+    result = system.run("true", **env)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert system.calls("gosu", "useradd", "groupadd") == []
+
+
+def test_entrypoint_started_as_a_user_runs_as_is(system):
+    out = printed(system.run(sys.executable, "-c", PRINT_ARGS, "y", USER_ID="1234", GROUP_ID="1234", FAKE_EUID="1000"))
+    assert out["as"] is None and out["argv"] == ["y"]
+    assert system.calls("gosu", "useradd", "groupadd") == []

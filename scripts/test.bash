@@ -4,15 +4,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-venv="${OTTER_VENV:-.venv}"
-python="${PYTHON:-python3}"
-
-if [ ! -x "$venv/bin/python" ]; then
-    "$python" -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -e ".[dev]"
-
-# No downloads at run time: no hub weights, no update checks.
-export HF_HUB_OFFLINE=1 NO_ALBUMENTATIONS_UPDATE=1
-exec "$venv/bin/python" -m pytest "$@"
+# shellcheck source=scripts/_venv.bash
+source scripts/_venv.bash
+otter_venv
+exec "$OTTER_PY" -m pytest "$@"

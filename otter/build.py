@@ -68,20 +68,25 @@ def _seed(cfg: Config) -> None:
 
 
 def _restore_source(cfg: Config, root: Path) -> Tuple[Path, Path]:
-    """The run folder and checkpoint file that ``common.is_restore`` names."""
+    """The run folder and checkpoint file that ``common.is_restore`` names.
+
+    The runs searched are this config's, or those of ``common.restore_cfg`` (a finetune
+    config starting from another config's run).
+    """
     from .runinfo import latest_run, list_runs, runs_root
 
+    source = str(cfg.common.get("restore_cfg") or cfg.name)
     restore_ind = str(cfg.common.get("restore_ind") or "")
     if restore_ind:
-        run_dir = runs_root(root, cfg.name) / restore_ind
+        run_dir = runs_root(root, source) / restore_ind
         if not run_dir.is_dir():
-            known = ", ".join(p.name for p in list_runs(root, cfg.name)) or "none"
+            known = ", ".join(p.name for p in list_runs(root, source)) or "none"
             raise OtterConfigError(f"no run {restore_ind!r} in {run_dir.parent} (runs: {known})", key="common.restore_ind")
     else:
-        latest = latest_run(root, cfg.name)
+        latest = latest_run(root, source)
         if latest is None:
             raise OtterConfigError(
-                f"is_restore is true but {runs_root(root, cfg.name)} has no run to restore from", key="common.is_restore"
+                f"is_restore is true but {runs_root(root, source)} has no run to restore from", key="common.is_restore"
             )
         run_dir = latest
     ckpt_name = cfg.common.get("restore_ckpt") or "last.ckpt"
@@ -184,6 +189,11 @@ def load_model_from_config(
         if cfg.common.is_restore:
             run_dir, ckpt = _restore_source(cfg, root)
             if cfg.common.restore_all_states:
+                if cfg.common.get("restore_cfg") not in (None, "", cfg.name):
+                    raise OtterConfigError(
+                        "restore_all_states continues a run in its own folder; it cannot take another config's run",
+                        key="common.restore_all_states",
+                    )
                 cfg.name_ind = run_dir.name
                 cfg.common.checkpoint_path = str(ckpt)
         if "name_ind" not in cfg:
@@ -192,7 +202,11 @@ def load_model_from_config(
         model_cls = resolve(cfg.model.name, MODELS, network, *modules)
     except OtterConfigError as e:
         raise e.located(str(path)) from None
-    model = model_cls(cfg=cfg)
+    try:
+        model = model_cls(cfg=cfg)
+    except OtterConfigError as e:
+        # A model that finds its parts do not fit together names the key; add the file.
+        raise e.located(str(path)) from None
     if ckpt is not None:
         load_weights(model, ckpt, strict=cfg.common.get("restore_strict", True))
     return model, cfg

@@ -63,6 +63,7 @@ class CommonSection(BaseModel):
     is_restore: bool = False
     restore_ind: Union[str, int, None] = ""
     restore_ckpt: Optional[str] = ""
+    restore_cfg: Optional[str] = ""
     restore_all_states: bool = False
     restore_strict: bool = True
     preview_batch: Optional[int] = None

@@ -136,3 +136,14 @@ def test_sigterm_leaves_a_last_ckpt_that_resumes(project, tmp_path):
     )
     assert cfg.root_dir == str(run)
     assert trainer.global_step >= saved["global_step"]
+
+
+def test_restore_from_another_configs_run(project):
+    _, first, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
+    (project / "config" / "finetune.yaml").write_text("_base_: tiny.yaml\ncommon:\n  is_restore: true\n  restore_cfg: tiny\n")
+    model, cfg = otter.load_model_from_config("finetune", root=project, network=tinyproj)
+    assert cfg.name == "finetune"  # a new run under runs/finetune/
+    for a, b in zip(first.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(OtterConfigError, match=r"finetune\.yaml: common\.restore_all_states: restore_all_states continues a run in its own folder"):
+        otter.load_model_from_config("finetune", root=project, network=tinyproj, overrides=["common.restore_all_states=true"])

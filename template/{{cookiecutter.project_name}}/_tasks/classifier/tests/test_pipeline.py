@@ -1,0 +1,121 @@
+"""This project end to end, the way its README says to use it: check, train, export, match.
+
+A tiny run (32x32 images, a few classes, one epoch) so it takes seconds on a CPU; the
+default config's real training is what `python -m <Project>.model train default` does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_DIR.name
+TINY = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "common.batch_size=8",
+    "common.image_size=[32,32]",
+    "global_settings.image_size=[32,32]",
+    "model.head.options.feature_map_size=1",
+    "onnx.input_shape.img.shape=[1,3,32,32]",
+    "dataset.train_options.options.length_of_dataset=32",
+    "dataset.train_options.options.num_classes=4",
+    "dataset.valid_options.options.num_classes=4",
+    "dataset.valid_options.options.views_per_class=2",
+    "dataloader.train_options.num_workers=0",
+    "dataloader.train_options.persistent_workers=false",
+    "dataloader.valid_options.num_workers=0",
+    "dataloader.valid_options.persistent_workers=false",
+]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", f"{PROJECT}.model", *args], cwd=PROJECT_DIR.parent, capture_output=True, text=True
+    )
+
+
+def test_shipped_configs_pass_check():
+    for cfg in sorted(p.stem for p in (PROJECT_DIR / "config").glob("*.yaml")):
+        out = cli("check", cfg)
+        assert out.returncode == 0, out.stderr
+
+
+def test_bad_override_is_one_line_exit_2():
+    out = cli("check", "default", "optimizer.options.lr=fast")
+    assert out.returncode == 2
+    assert out.stderr.strip().endswith("optimizer.options.lr: AdamW expects float or Tensor, got 'fast'")
+    assert "Traceback" not in out.stderr
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Train the default config tiny, then export it: (run folder, ONNX file)."""
+    trainer = importlib.import_module(f"{PROJECT}.model.trainer")
+    to_onnx = importlib.import_module(f"{PROJECT}.model.to_onnx")
+    run_dir = Path(trainer.train("default", *TINY))
+    onnx_path = Path(to_onnx.to_onnx("default", *TINY))
+    yield run_dir, onnx_path
+    # Keep the project folder clean for the next user of it.
+    import shutil
+
+    shutil.rmtree(run_dir)
+
+
+def test_training_writes_a_run_folder(exported):
+    run_dir, _ = exported
+    assert run_dir.parent == PROJECT_DIR / "runs" / "default"
+    assert (run_dir / "checkpoint" / "last.ckpt").is_file()
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "model_meta_data.json").is_file()
+    assert any((run_dir / "preview").rglob("*.png"))
+
+
+def test_export_is_verified_and_carries_what_inference_needs(exported):
+    run_dir, onnx_path = exported
+    from otter.export import read_onnx_meta
+
+    assert onnx_path.parent == run_dir / "export" and onnx_path.name.startswith("default_") and onnx_path.name.endswith("_fp32.onnx")
+    meta = read_onnx_meta(onnx_path)
+    assert meta["image_size"] == [32, 32] and meta["cfg_name"] == "default" and meta["run_id"] == run_dir.name
+    assert all(d <= 1e-4 for d in meta["parity_max_abs_diff"].values())
+
+
+def test_inference_matches_an_image_to_its_own_registered_copy(exported):
+    _, onnx_path = exported
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    pages = dataset.SynthValidDataset(image_size=32, num_classes=3, views_per_class=2, return_tensor=False)
+    images = [pages[i][0] for i in range(len(pages))]
+    matcher = infer.DocumentMatcher(onnx_path, threshold=-1.0)
+    for k, image in enumerate(images):
+        matcher.register(f"doc{k}", image)
+    for k, image in enumerate(images):
+        name, score = matcher.match(image)
+        assert name == f"doc{k}" and score == pytest.approx(1.0, abs=1e-4)
+    assert matcher.embed(images).shape[0] == len(images)
+    assert np.allclose(np.linalg.norm(matcher.embed(images[:2]), axis=1), 1.0, atol=1e-5)
+
+
+def test_inference_command_line(exported, tmp_path):
+    from PIL import Image
+
+    _, onnx_path = exported
+    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    pages = dataset.SynthValidDataset(image_size=32, num_classes=2, views_per_class=2, return_tensor=False)
+    paths = []
+    for i in range(len(pages)):
+        path = tmp_path / f"page{i}.png"
+        Image.fromarray(pages[i][0]).save(path)
+        paths.append(path)
+    out = subprocess.run(
+        [sys.executable, "-m", f"{PROJECT}.infer", str(onnx_path), f"--register=a={paths[0]}", "--threshold=-1", str(paths[0])],
+        cwd=PROJECT_DIR.parent, capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1].split("\t")[:2] == [str(paths[0]), "a"]

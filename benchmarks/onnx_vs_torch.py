@@ -18,7 +18,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 import timm  # noqa: E402
 import torch  # noqa: E402

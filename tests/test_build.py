@@ -2,10 +2,6 @@
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +12,6 @@ import otter
 import tinyproj
 from otter.errors import OtterConfigError, OtterError
 
-TESTS = Path(__file__).resolve().parent
 
 
 def only_run(root: Path, cfg_name: str = "tiny") -> Path:

@@ -91,7 +91,7 @@ def test_strict_loading_reports_missing_and_unexpected_keys(project):
     model, _ = otter.load_model_from_config("tiny", root=project, network=tinyproj)
     state = model.state_dict()
     state["extra.weight"] = state.pop("head.net.2.bias")
-    path = _fake_run_with_checkpoint(project, {"state_dict": state})
+    _fake_run_with_checkpoint(project, {"state_dict": state})
     with pytest.raises(OtterError, match=r"missing keys: head\.net\.2\.bias; unexpected keys: extra\.weight; set common\.restore_strict: false"):
         otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
     model, _ = otter.load_model_from_config(

@@ -1,0 +1,331 @@
+"""The classifier: metric learning of document types (DocClassifier style).
+
+Training sees one class per template and learns embeddings with a margin loss
+(CosFace/ArcFace on cosine logits against one learnable centre per class).
+Validation never uses those classes: it embeds several views of templates that
+training never saw and asks whether two views of the same template are closer
+than views of different ones, which is what registering a new document type at
+inference time relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from otter import DATASETS, MODELS, BaseMixin, OtterConfigError
+from otter.registry import resolve
+from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+from . import component, dataset
+
+__all__ = ["ClassifierModel", "verification_metrics", "FPR_TARGETS"]
+
+#: Logged as ``valid_fpr@N``: the true-positive rate at a false-positive rate of ``10**-N``.
+FPR_TARGETS: Dict[int, float] = {2: 1e-2, 3: 1e-3, 4: 1e-4}
+#: The operating point whose score threshold goes into the ONNX metadata for matching:
+#: 1 in 100 pairs of different templates scores above it.
+THRESHOLD_FPR = 2
+#: Above this many negative pairs a fixed random subset is scored (enough for FPR 1e-4).
+MAX_NEGATIVE_PAIRS = 2_000_000
+#: Classes drawn in the PCA preview (more make the legend unreadable).
+PCA_CLASSES = 10
+DEFAULT_IMAGE_SIZE = (96, 96)
+
+
+def verification_metrics(
+    embeddings: torch.Tensor, labels: torch.Tensor, fpr_targets: Mapping[int, float] = FPR_TARGETS
+) -> Dict[str, Any]:
+    """Pair and 1-shot metrics of L2-normalised embeddings.
+
+    Every pair of samples is scored by cosine similarity; pairs of the same class
+    are positives. For the 1-shot top-1, the first sample of each class is
+    registered and every other sample is classified by its nearest registered one.
+
+    Args:
+        embeddings: ``n x d``, L2-normalised.
+        labels: ``n`` int class ids.
+        fpr_targets: ``{N: fpr}``; reports the TPR (and threshold) at each FPR.
+
+    Returns:
+        ``auc``, ``tpr@N`` and ``threshold@N`` for each target, ``top1``, ``fpr``/``tpr``
+        (the ROC curve, numpy), ``positives`` and ``negatives`` (pair counts).
+
+    >>> e = F.normalize(torch.tensor([[1.0, 0.1], [1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]), dim=1)
+    >>> m = verification_metrics(e, torch.tensor([0, 0, 1, 1]))
+    >>> round(m["auc"], 3), round(m["top1"], 3)
+    (1.0, 1.0)
+    """
+    embeddings = embeddings.float()
+    labels = labels.long()
+    n = len(labels)
+    sim = embeddings @ embeddings.T
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=sim.device), diagonal=1)
+    same = labels[:, None] == labels[None, :]
+    pos = sim[upper & same]
+    neg = sim[upper & ~same]
+    if len(neg) > MAX_NEGATIVE_PAIRS:
+        keep = torch.randperm(len(neg), generator=torch.Generator().manual_seed(0))[:MAX_NEGATIVE_PAIRS]
+        neg = neg[keep.to(neg.device)]
+    result: Dict[str, Any] = {"positives": len(pos), "negatives": len(neg)}
+    if len(pos) == 0 or len(neg) == 0:
+        # No ROC without both kinds of pairs (e.g. one image per class).
+        result.update({"auc": 0.0, "fpr": np.zeros(1), "tpr": np.zeros(1)})
+        for key in fpr_targets:
+            result[f"tpr@{key}"], result[f"threshold@{key}"] = 0.0, 1.0
+    else:
+        scores = torch.cat([pos, neg]).cpu()
+        target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).long()
+        result["auc"] = float(binary_auroc(scores, target))
+        fpr, tpr, thresholds = binary_roc(scores, target)
+        for key, limit in fpr_targets.items():
+            # The best TPR whose FPR stays within the limit, and the score threshold giving it.
+            ok = torch.nonzero(fpr <= limit).flatten()
+            best = ok[torch.argmax(tpr[ok])]
+            result[f"tpr@{key}"] = float(tpr[best])
+            result[f"threshold@{key}"] = float(min(thresholds[best], 1.0))
+        result["fpr"], result["tpr"] = fpr.numpy(), tpr.numpy()
+
+    _, first = np.unique(labels.cpu().numpy(), return_index=True)
+    first_t = torch.as_tensor(first, device=labels.device)
+    query = torch.ones(n, dtype=torch.bool, device=labels.device)
+    query[first_t] = False
+    if query.any():
+        nearest = (embeddings[query] @ embeddings[first_t].T).argmax(dim=1)
+        result["top1"] = float((labels[first_t][nearest] == labels[query]).float().mean())
+    else:
+        result["top1"] = 0.0
+    return result
+
+
+def _get(section: Any, key: str, default: Any = None) -> Any:
+    return section.get(key, default) if isinstance(section, Mapping) else default
+
+
+class ClassifierModel(BaseMixin):
+    """Backbone + feature head, trained with a margin loss on cosine logits.
+
+    Reads ``cfg['model']``::
+
+        backbone: {name: Backbone, options: {name: lcnet_050, pretrained: false}}
+        head:     {name: FeatureLearningSqueezeLBNHead, options: {embed_dim: 256, feature_map_size: 3}}
+        loss:     {name: CosFace, options: {s: 32, m: 0.3}, num_classes: -1, embed_dim: 256}
+
+    ``loss.num_classes: -1`` takes the number of classes of the training dataset.
+
+    Args:
+        cfg: The whole config (``optimizer`` and ``lr_scheduler`` feed :class:`BaseMixin`).
+
+    Raises:
+        OtterConfigError: parts that do not fit together (channels, map size, embedding size).
+    """
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__()
+        self.cfg = cfg
+        self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
+        model_cfg = cfg["model"]
+        self.image_size = self._image_size(cfg)
+
+        self.backbone = self._build(model_cfg["backbone"])
+        self.head = self._build(model_cfg["head"], in_channels_list=self.backbone.channels)
+        loss_cfg = model_cfg["loss"]
+        self.margin = self._build(loss_cfg)
+        embed_dim = int(_get(loss_cfg, "embed_dim") or self.head.embed_dim)
+        if embed_dim != self.head.embed_dim:
+            raise OtterConfigError(
+                f"is {embed_dim} but the head gives {self.head.embed_dim}-d embeddings; make them equal",
+                key="model.loss.embed_dim",
+            )
+        num_classes = self._num_classes(cfg)
+        # Recorded so the run's saved config shows the number actually used.
+        loss_cfg["num_classes"] = num_classes
+        self.classifier = component.CosineClassifier(embed_dim, num_classes)
+        self._check_map_size()
+
+        # Score above which two images count as the same template (set by validation, see THRESHOLD_FPR).
+        self.register_buffer("threshold", torch.tensor(0.5))
+        self.example_input_array = torch.zeros(1, 3, *self.image_size)
+        self._valid_embeddings: List[torch.Tensor] = []
+        self._valid_labels: List[torch.Tensor] = []
+        self._preview: Optional[Tuple[torch.Tensor, torch.Tensor]] = None
+
+    # ------------------------------------------------------------------ build
+
+    @staticmethod
+    def _image_size(cfg: Mapping[str, Any]) -> Tuple[int, int]:
+        train_options = _get(_get(_get(cfg, "dataset"), "train_options"), "options")
+        for section in (_get(cfg, "global_settings"), _get(cfg, "common"), train_options):
+            size = _get(section, "image_size")
+            if size:
+                height, width = (size, size) if isinstance(size, int) else size
+                return int(height), int(width)
+        return DEFAULT_IMAGE_SIZE
+
+    @staticmethod
+    def _build(entry: Mapping[str, Any], **derived: Any) -> Any:
+        """Build a ``name`` + ``options`` entry, adding the derived arguments it declares in ``OTTER_DERIVED``."""
+        target = resolve(entry["name"], MODELS, component)
+        wanted = getattr(target, "OTTER_DERIVED", ())
+        return target(**dict(entry.get("options") or {}), **{k: v for k, v in derived.items() if k in wanted})
+
+    @staticmethod
+    def _num_classes(cfg: Mapping[str, Any]) -> int:
+        value = _get(cfg["model"]["loss"], "num_classes", -1)
+        num_classes = -1 if value is None else int(value)
+        if num_classes > 0:
+            return num_classes
+        if num_classes != -1:
+            raise OtterConfigError(f"must be a positive count or -1, got {num_classes}", key="model.loss.num_classes")
+        entry = _get(_get(cfg, "dataset"), "train_options")
+        if not entry:
+            raise OtterConfigError("is -1 but there is no dataset.train_options to count classes in", key="model.loss.num_classes")
+        # The same options build_dataset uses; building a dataset only indexes it.
+        options = {**dict(entry.get("options") or {}), **dict(_get(cfg, "global_settings") or {})}
+        train_set = resolve(entry["name"], DATASETS, dataset)(**options)
+        return int(train_set.num_classes)
+
+    def _check_map_size(self) -> None:
+        if not hasattr(self.head, "check_map_size"):
+            return
+        was_training = self.backbone.training
+        self.backbone.eval()
+        with torch.no_grad():
+            last = self.backbone(torch.zeros(1, 3, *self.image_size))[-1]
+        self.backbone.train(was_training)
+        self.head.check_map_size(*last.shape[-2:])
+
+    # ------------------------------------------------------------------ steps
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Embeddings (not normalised) of a ``batch x 3 x H x W`` batch in ``[0, 1]``."""
+        return self.head(self.backbone(images))
+
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch[0], batch[1]
+        cosine = self.classifier(self(images))
+        loss = F.cross_entropy(self.margin(cosine, labels), labels)
+        accuracy = (cosine.argmax(dim=1) == labels).float().mean()
+        self.log("loss", loss, prog_bar=True)
+        self.log("train_acc", accuracy, prog_bar=True)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._valid_embeddings, self._valid_labels, self._preview = [], [], None
+
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        images, labels = batch[0], batch[1]
+        self._valid_embeddings.append(F.normalize(self(images), dim=1).float())
+        self._valid_labels.append(labels)
+        if self._preview is None:
+            self._preview = images[:16].detach().cpu(), labels[:16].cpu()
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._valid_embeddings:
+            return
+        embeddings = torch.cat(self._valid_embeddings)
+        labels = torch.cat(self._valid_labels)
+        self._valid_embeddings, self._valid_labels = [], []
+        if self.trainer.world_size > 1:
+            # Every rank scores all pairs, so every rank logs the same numbers.
+            embeddings = self.all_gather(embeddings).flatten(0, 1)
+            labels = self.all_gather(labels).flatten(0, 1)
+        metrics = verification_metrics(embeddings, labels)
+        self.log("valid_auc", metrics["auc"], prog_bar=True)
+        for key in FPR_TARGETS:
+            self.log(f"valid_fpr@{key}", metrics[f"tpr@{key}"], prog_bar=key == 4)
+        self.log("valid_top1", metrics["top1"], prog_bar=True)
+        if self.trainer.sanity_checking:
+            return
+        self.threshold.fill_(metrics[f"threshold@{THRESHOLD_FPR}"])
+        if self.trainer.is_global_zero:
+            self._write_previews(metrics, embeddings.cpu(), labels.cpu())
+
+    # ------------------------------------------------------------------ previews
+
+    def _class_names(self, count: int) -> List[str]:
+        loaders = getattr(self.trainer, "val_dataloaders", None)
+        loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        names = getattr(getattr(loader, "dataset", None), "class_names", None)
+        return list(names) if names is not None and len(names) >= count else [str(i) for i in range(count)]
+
+    def _write_previews(self, metrics: Mapping[str, Any], embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display in training jobs
+        import matplotlib.pyplot as plt
+
+        out = self.preview_dir
+        names = self._class_names(int(labels.max()) + 1)
+
+        lines = [
+            f"epoch {self.current_epoch}  AUC {metrics['auc']:.4f}  1-shot top-1 {metrics['top1']:.4f}",
+            f"pairs: {metrics['positives']} positive, {metrics['negatives']} negative",
+            "",
+            f"{'FPR':>8}  {'TPR':>8}  {'threshold':>9}",
+        ]
+        lines += [f"{limit:>8.0e}  {metrics[f'tpr@{k}']:>8.4f}  {metrics[f'threshold@{k}']:>9.4f}" for k, limit in FPR_TARGETS.items()]
+        (out / "tpr_fpr.txt").write_text("\n".join(lines) + "\n")
+
+        fig, ax = plt.subplots(figsize=(5, 4))
+        fpr = np.clip(metrics["fpr"], 1e-6, 1.0)
+        ax.plot(fpr, metrics["tpr"], lw=1.5)
+        for k, limit in FPR_TARGETS.items():
+            ax.plot([limit], [metrics[f"tpr@{k}"]], "o", label=f"TPR {metrics[f'tpr@{k}']:.3f} @ FPR {limit:.0e}")
+        ax.set(xscale="log", xlim=(1e-5, 1), ylim=(0, 1.02), xlabel="false positive rate", ylabel="true positive rate")
+        ax.set_title(f"ROC on unseen classes, AUC {metrics['auc']:.4f}")
+        ax.legend(loc="lower right", fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "roc.png", dpi=100)
+        plt.close(fig)
+
+        shown = labels < PCA_CLASSES
+        if shown.sum() >= 2:
+            points = embeddings[shown].numpy()
+            points = points - points.mean(axis=0)
+            # The first two principal axes, from the SVD of the centred embeddings.
+            _, _, vt = np.linalg.svd(points, full_matrices=False)
+            xy = points @ vt[:2].T
+            fig, ax = plt.subplots(figsize=(6, 5))
+            for c in np.unique(labels[shown].numpy()):
+                sel = labels[shown].numpy() == c
+                ax.scatter(xy[sel, 0], xy[sel, 1], s=18, label=names[c])
+            ax.set_title(f"PCA of embeddings, first {PCA_CLASSES} validation classes")
+            ax.legend(fontsize=6, loc="best", markerscale=0.8)
+            fig.tight_layout()
+            fig.savefig(out / "pca.png", dpi=100)
+            plt.close(fig)
+
+        if self._preview is not None and self.current_epoch == 0:
+            self._write_samples(plt, out, names)
+
+    def _write_samples(self, plt: Any, out: Any, names: Sequence[str]) -> None:
+        images, labels = self._preview
+        cols = min(8, len(images))
+        rows = (len(images) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6), squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i < len(images):
+                ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
+                ax.set_title(names[int(labels[i])], fontsize=5)
+        fig.tight_layout()
+        fig.savefig(out / "valid_samples.png", dpi=100)
+        plt.close(fig)
+
+    # ------------------------------------------------------------------ export
+
+    def export_meta(self) -> Dict[str, Any]:
+        """What inference needs, stored in the ONNX file's metadata."""
+        return {
+            "task": "classifier",
+            "image_size": list(self.image_size),
+            "input_format": "RGB, NCHW, float32 in [0, 1]",
+            "normalize": None,  # images are only scaled to [0, 1]; no mean/std
+            "embed_dim": int(self.head.embed_dim),
+            "similarity": "cosine",
+            "threshold": round(float(self.threshold), 6),
+            "threshold_fpr": FPR_TARGETS[THRESHOLD_FPR],
+        }

@@ -1,0 +1,47 @@
+"""ONNX export of the classifier: only the inference path (backbone + head)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["WarpFeatureLearning"]
+
+
+class WarpFeatureLearning(nn.Module):
+    """Backbone + head of a trained :class:`ClassifierModel`, returning L2-normalised embeddings.
+
+    The class centres and the margin loss are training-only and left out; with unit
+    embeddings, a dot product is the cosine similarity inference matches with.
+
+    Args:
+        model: The trained LightningModule (its ``backbone`` and ``head`` are shared, not copied).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.backbone = model.backbone
+        self.head = model.head
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """``batch x 3 x H x W`` float in ``[0, 1]`` -> ``batch x embed_dim`` unit vectors."""
+        return F.normalize(self.head(self.backbone(img)), dim=1)
+
+
+def to_onnx(cfg_name: str, *overrides: str) -> str:
+    """Export the best checkpoint of the latest run of ``cfg_name`` to a verified ONNX file.
+
+    Returns the path of ``runs/<cfg_name>/<run_id>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
+    """
+    from otter.export import export_run
+
+    from . import model
+    from .trainer import MODULES, PROJECT_DIR
+
+    report = export_run(cfg_name, root=PROJECT_DIR, stem="config", network=model, overrides=overrides, modules=MODULES)
+    diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in report["max_abs_diff"].items())
+    print(f"checkpoint: {report['checkpoint']}")
+    print(f"onnx:       {report['path']} (opset {report['opset']}, {report['params']:,} params, {report['macs']:,} MACs)")
+    print(f"parity:     max |onnxruntime - torch| {diffs} (tolerance 1e-4)")
+    return report["path"]

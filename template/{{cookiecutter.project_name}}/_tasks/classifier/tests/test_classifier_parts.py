@@ -1,0 +1,298 @@
+"""Unit tests of the classifier's parts: backbone, heads, margins, datasets, model, export wrapper, inference.
+
+Tiny sizes throughout (32x32 images, a handful of classes); the whole file runs in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from otter import OtterConfigError, OtterError
+from PIL import Image
+
+# The project package is the folder that holds this tests/ folder (conftest puts its parent on sys.path).
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+PROJECT = PROJECT_DIR.name
+component = importlib.import_module(f"{PROJECT}.model.component")
+dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+model_module = importlib.import_module(f"{PROJECT}.model.model")
+to_onnx = importlib.import_module(f"{PROJECT}.model.to_onnx")
+
+SIZE = 32
+
+
+def tiny_cfg(tmp_path: Path, num_classes: int = -1, loss: str = "CosFace") -> dict:
+    return {
+        "common": {"batch_size": 8, "image_size": [SIZE, SIZE]},
+        "global_settings": {"image_size": [SIZE, SIZE]},
+        "model": {
+            "name": "ClassifierModel",
+            "backbone": {"name": "Backbone", "options": {"name": "timm_lcnet_050", "pretrained": False, "features_only": True}},
+            "head": {"name": "FeatureLearningSqueezeLBNHead", "options": {"in_dim": 256, "embed_dim": 16, "feature_map_size": 1}},
+            "loss": {"name": loss, "options": {"s": 16.0, "m": 0.2}, "num_classes": num_classes, "embed_dim": 16},
+        },
+        "dataset": {
+            "train_options": {"name": "SynthDataset", "options": {"length_of_dataset": 16, "num_classes": 6}},
+            "valid_options": {"name": "SynthValidDataset", "options": {"num_classes": 4, "views_per_class": 3}},
+        },
+        "optimizer": {"name": "AdamW", "options": {"lr": 1e-3, "weight_decay": 1e-4}},
+        "lr_scheduler": {"name": "PolynomialLRWarmup", "options": {"warmup_iters": -1, "total_iters": -1}, "pl_options": {"interval": "step"}},
+        "root_dir": str(tmp_path),
+    }
+
+
+# --------------------------------------------------------------------------- backbone
+
+
+def test_backbone_accepts_timm_prefix_and_reports_channels():
+    backbone = component.Backbone("timm_lcnet_050", pretrained=False)
+    maps = backbone(torch.zeros(2, 3, SIZE, SIZE))
+    assert [m.shape[1] for m in maps] == backbone.channels
+    assert backbone.channels[-1] == 256
+
+
+def test_backbone_unknown_name_is_a_config_error():
+    with pytest.raises(OtterConfigError, match=r"model\.backbone\.options\.name: timm has no model 'lcnet_05x'"):
+        component.Backbone("lcnet_05x")
+
+
+def test_pretrained_without_network_fails_fast_with_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(component, "_cached_weights", lambda name: None)
+    start = time.perf_counter()
+    with pytest.raises(OtterError) as info:
+        component.Backbone("lcnet_050", pretrained=True)
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "\n" not in message and "pretrained: false" in message and "local weights file" in message
+
+
+def test_pretrained_from_a_local_file(tmp_path):
+    import timm
+
+    source = timm.create_model("lcnet_050", pretrained=False)
+    torch.save(source.state_dict(), tmp_path / "weights.pth")
+    backbone = component.Backbone("lcnet_050", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "weights.pth")})
+    assert torch.equal(backbone.model.conv_stem.weight, source.conv_stem.weight)
+    with pytest.raises(OtterConfigError, match="does not exist"):
+        component.Backbone("lcnet_050", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "missing.pth")})
+
+
+# --------------------------------------------------------------------------- heads and margins
+
+HEADS = [
+    "FeatureLearningHead",
+    "FeatureLearningLNHead",
+    "FeatureLearningLBNHead",
+    "FeatureLearningSqueezeHead",
+    "FeatureLearningSqueezeLNHead",
+    "FeatureLearningSqueezeLBNHead",
+]
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_heads_embed_the_last_map(name):
+    head = getattr(component, name)(embed_dim=8, feature_map_size=2, in_channels_list=[4, 12]).train()
+    out = head([torch.randn(3, 4, 8, 8), torch.randn(3, 12, 4, 4)])
+    assert out.shape == (3, 8) and torch.isfinite(out).all()
+    assert head.OTTER_DERIVED == ("in_channels_list",)
+
+
+def test_head_refuses_wrong_in_dim_and_map_size():
+    with pytest.raises(OtterConfigError, match=r"model\.head\.options\.in_dim: is 128 .* 256 channels"):
+        component.FeatureLearningSqueezeLBNHead(in_dim=128, in_channels_list=[64, 256])
+    head = component.FeatureLearningHead(feature_map_size=4, in_channels_list=[8])
+    with pytest.raises(OtterConfigError, match=r"feature_map_size: is 4 .* 3x3"):
+        head.check_map_size(3, 3)
+
+
+def test_cosface_and_arcface_margins():
+    cosine = torch.tensor([[0.8, 0.2, -0.1], [0.3, 0.5, 0.1]])
+    labels = torch.tensor([0, 1])
+    cosface = component.CosFace(s=10.0, m=0.25)(cosine, labels)
+    assert torch.allclose(cosface, 10.0 * torch.tensor([[0.55, 0.2, -0.1], [0.3, 0.25, 0.1]]))
+    arcface = component.ArcFace(s=10.0, m=0.3)(cosine, labels)
+    expected = torch.cos(torch.acos(torch.tensor([0.8, 0.5])) + 0.3) * 10.0
+    assert torch.allclose(arcface[[0, 1], [0, 1]], expected, atol=1e-5)
+    assert torch.allclose(arcface[0, 1:], cosface[0, 1:])  # other classes are untouched
+    assert torch.allclose(component.ArcFace(s=10.0, m=0.0)(cosine, labels), 10.0 * cosine, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def test_templates_are_deterministic_and_distinct():
+    a, fields_a = dataset.render_template(3, 0, 64, 64)
+    dataset.render_template.cache_clear()
+    b, fields_b = dataset.render_template(3, 0, 64, 64)
+    c, _ = dataset.render_template(4, 0, 64, 64)
+    assert np.array_equal(np.asarray(a), np.asarray(b)) and fields_a == fields_b
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+
+def test_synth_dataset_items():
+    ds = dataset.SynthDataset(image_size=[SIZE, SIZE], length_of_dataset=10, num_classes=4)
+    image, label = ds[6]
+    assert image.shape == (3, SIZE, SIZE) and image.dtype == torch.float32
+    assert 0.0 <= float(image.min()) and float(image.max()) <= 1.0
+    assert label == 2 and len(ds) == 10 and ds.num_classes == 4
+    assert ds.class_names[label] == "template_00002"
+    raw, _ = dataset.SynthDataset(image_size=[SIZE, 24], length_of_dataset=2, num_classes=2, return_tensor=False)[0]
+    assert raw.shape == (SIZE, 24, 3) and raw.dtype == np.uint8
+
+
+def test_valid_dataset_is_fixed_and_unseen():
+    valid = dataset.SynthValidDataset(image_size=[SIZE, SIZE], num_classes=3, views_per_class=2)
+    assert len(valid) == 6 and [valid[i][1] for i in range(6)] == [0, 0, 1, 1, 2, 2]
+    assert torch.equal(valid[3][0], valid[3][0])  # same view every epoch
+    train = dataset.SynthDataset(image_size=[SIZE, SIZE], length_of_dataset=4, num_classes=100)
+    assert not set(valid.class_names) & set(train.class_names)
+
+
+def test_datasets_pickle_and_load_in_workers():
+    ds = dataset.SynthDataset(image_size=[SIZE, SIZE], length_of_dataset=8, num_classes=4)
+    ds[0]  # builds the transform; it must not travel to workers
+    pickle.loads(pickle.dumps(ds))
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=1)
+    images, labels = next(iter(loader))
+    assert images.shape == (4, 3, SIZE, SIZE) and labels.tolist() == [0, 1, 2, 3]
+
+
+def test_imagenet_option_needs_a_folder(tmp_path):
+    with pytest.raises(OtterConfigError, match=r"imagenet_root: use_imagenet: true needs imagenet_root") as info:
+        dataset.SynthDataset(use_imagenet=True)
+    assert "\n" not in str(info.value)
+    with pytest.raises(OtterConfigError, match="does not exist"):
+        dataset.SynthDataset(use_imagenet=True, imagenet_root=str(tmp_path / "nope"))
+    (tmp_path / "n01").mkdir()
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "n01" / "a.JPEG")
+    ds = dataset.SynthDataset(image_size=[SIZE, SIZE], length_of_dataset=4, num_classes=3, use_imagenet=True, imagenet_root=str(tmp_path))
+    assert ds.num_classes == 4 and ds.class_names[-1] == "imagenet_a"
+    assert ds[3][0].shape == (3, SIZE, SIZE)
+
+
+def test_real_dataset_folder_layout(tmp_path):
+    with pytest.raises(OtterConfigError, match=r"dataset\.valid_options\.options\.root: not set"):
+        dataset.RealDataset()
+    with pytest.raises(OtterConfigError, match=r"dataset\.valid_options\.options\.root: .*missing does not exist; expected"):
+        dataset.RealDataset(root=str(tmp_path / "missing"))
+    (tmp_path / "empty_class").mkdir()
+    with pytest.raises(OtterConfigError, match="has no images"):
+        dataset.RealDataset(root=str(tmp_path))
+    for name, color in (("invoice", (250, 0, 0)), ("receipt", (0, 0, 250))):
+        (tmp_path / name).mkdir()
+        for i in range(2):
+            Image.new("RGB", (50, 40), color).save(tmp_path / name / f"{i}.png")
+    ds = dataset.RealDataset(root=str(tmp_path), image_size=[SIZE, SIZE])
+    assert ds.class_names == ["invoice", "receipt"] and len(ds) == 4
+    image, label = ds[2]
+    assert label == 1 and image.shape == (3, SIZE, SIZE) and float(image[2].mean()) > 0.9
+
+
+# --------------------------------------------------------------------------- model
+
+
+def test_verification_metrics_perfect_and_random():
+    centres = torch.nn.functional.normalize(torch.randn(5, 16), dim=1)
+    labels = torch.arange(5).repeat_interleave(4)
+    embeddings = torch.nn.functional.normalize(centres[labels] + 0.01 * torch.randn(20, 16), dim=1)
+    good = model_module.verification_metrics(embeddings, labels)
+    assert good["auc"] == pytest.approx(1.0) and good["top1"] == 1.0 and good["tpr@4"] == pytest.approx(1.0)
+    noise = torch.nn.functional.normalize(torch.randn(400, 16, generator=torch.Generator().manual_seed(0)), dim=1)
+    bad = model_module.verification_metrics(noise, torch.arange(100).repeat_interleave(4))
+    assert 0.4 < bad["auc"] < 0.6
+
+
+def test_model_derives_classes_and_trains_a_step(tmp_path):
+    model = model_module.ClassifierModel(tiny_cfg(tmp_path))
+    assert model.classifier.weight.shape == (6, 16)  # num_classes -1 -> the training set's 6
+    images, labels = torch.rand(4, 3, SIZE, SIZE), torch.tensor([0, 1, 2, 3])
+    model.log = lambda *args, **kwargs: None  # no Trainer attached
+    loss = model.training_step((images, labels), 0)
+    loss.backward()
+    assert torch.isfinite(loss) and model.backbone.model.conv_stem.weight.grad is not None
+    meta = model.export_meta()
+    assert meta["image_size"] == [SIZE, SIZE] and meta["embed_dim"] == 16 and meta["normalize"] is None
+
+
+def test_model_refuses_mismatched_embed_dim(tmp_path):
+    cfg = tiny_cfg(tmp_path, num_classes=5)
+    cfg["model"]["loss"]["embed_dim"] = 32
+    with pytest.raises(OtterConfigError, match=r"model\.loss\.embed_dim: is 32 but the head gives 16"):
+        model_module.ClassifierModel(cfg)
+
+
+def test_fit_logs_metrics_and_writes_previews(tmp_path):
+    import lightning as L
+
+    cfg = tiny_cfg(tmp_path, loss="ArcFace")
+    model = model_module.ClassifierModel(cfg)
+    train = dataset.SynthDataset(image_size=[SIZE, SIZE], length_of_dataset=16, num_classes=6)
+    valid = dataset.SynthValidDataset(image_size=[SIZE, SIZE], num_classes=4, views_per_class=3)
+    trainer = L.Trainer(
+        max_epochs=1, limit_train_batches=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(model, torch.utils.data.DataLoader(train, batch_size=8), torch.utils.data.DataLoader(valid, batch_size=6))
+    for key in ("valid_auc", "valid_fpr@2", "valid_fpr@3", "valid_fpr@4", "valid_top1"):
+        assert key in trainer.callback_metrics
+    preview = tmp_path / "preview" / "epoch_0"
+    assert {"roc.png", "pca.png", "tpr_fpr.txt", "valid_samples.png"} <= {p.name for p in preview.iterdir()}
+    assert "TPR" in (preview / "tpr_fpr.txt").read_text()
+
+
+# --------------------------------------------------------------------------- export and inference
+
+
+def _export(tmp_path: Path) -> Path:
+    import onnx
+
+    model = model_module.ClassifierModel(tiny_cfg(tmp_path, num_classes=3)).eval()
+    wrapper = to_onnx.WarpFeatureLearning(model).eval()
+    x = torch.rand(2, 3, SIZE, SIZE)
+    out = wrapper(x)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+    path = tmp_path / "tiny.onnx"
+    torch.onnx.export(
+        wrapper, (x,), str(path), input_names=["img"], output_names=["feats"],
+        dynamic_axes={"img": {0: "batch_size"}, "feats": {0: "batch_size"}}, opset_version=17, dynamo=False,
+    )
+    proto = onnx.load(str(path))
+    for key, value in model.export_meta().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_infer_registers_and_matches(tmp_path, capsys):
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    path = _export(tmp_path)
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (40, 40), (230, 20, 20)).save(red)
+    Image.new("RGB", (40, 40), (20, 20, 230)).save(blue)
+    matcher = infer.DocumentMatcher(path, threshold=0.0)
+    assert matcher.image_size == (SIZE, SIZE)
+    matcher.register("red", red)
+    matcher.register("blue", blue)
+    name, score = matcher.match(red)
+    assert name == "red" and score == pytest.approx(1.0, abs=1e-4)
+    assert infer.main([str(path), "--register", f"red={red}", "--threshold", "0", str(red)]) == 0
+    assert f"{red}\tred\t1.0000" in capsys.readouterr().out
+    assert infer.main([str(path), "--register", "oops", str(red)]) == 2
+    assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_infer_does_not_import_torch():
+    code = f"import sys; import {PROJECT}.infer; sys.exit('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR.parent, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -73,22 +73,10 @@ def _restore_source(cfg: Config, root: Path) -> Tuple[Path, Path]:
     The runs searched are this config's, or those of ``common.restore_cfg`` (a finetune
     config starting from another config's run).
     """
-    from .runinfo import latest_run, list_runs, runs_root
+    from .runinfo import find_run
 
     source = str(cfg.common.get("restore_cfg") or cfg.name)
-    restore_ind = str(cfg.common.get("restore_ind") or "")
-    if restore_ind:
-        run_dir = runs_root(root, source) / restore_ind
-        if not run_dir.is_dir():
-            known = ", ".join(p.name for p in list_runs(root, source)) or "none"
-            raise OtterConfigError(f"no run {restore_ind!r} in {run_dir.parent} (runs: {known})", key="common.restore_ind")
-    else:
-        latest = latest_run(root, source)
-        if latest is None:
-            raise OtterConfigError(
-                f"is_restore is true but {runs_root(root, source)} has no run to restore from", key="common.is_restore"
-            )
-        run_dir = latest
+    run_dir = find_run(root, source, str(cfg.common.get("restore_ind") or ""))
     ckpt_name = cfg.common.get("restore_ckpt") or "last.ckpt"
     ckpt = run_dir / "checkpoint" / ckpt_name
     if not ckpt.is_file():

@@ -814,21 +814,17 @@ def export_run(
     """
     from .build import load_project_config, load_weights
     from .registry import MODELS, ONNX_WRAPPERS, resolve
-    from .runinfo import latest_run, list_runs, runs_root
+    from .runinfo import find_run
 
     root = Path(root) if root is not None else Path.cwd()
     cfg = load_project_config(cfg_name, root, stem, [network, *modules], overrides, mode="to_onnx")
     file = getattr(cfg, "__file__", None)
-    restore_ind = str(cfg.common.get("restore_ind") or "")
-    if restore_ind:
-        run_dir = runs_root(root, cfg.name) / restore_ind
-        if not run_dir.is_dir():
-            known = ", ".join(p.name for p in list_runs(root, cfg.name)) or "none"
-            raise OtterConfigError(f"no run {restore_ind!r} in {run_dir.parent} (runs: {known})", file, "common.restore_ind")
-    else:
-        run_dir = latest_run(root, cfg.name)
-        if run_dir is None:
-            raise OtterError(f"no trained run of {cfg.name!r} in {runs_root(root, cfg.name)}; train it first")
+    try:
+        run_dir = find_run(root, cfg.name, str(cfg.common.get("restore_ind") or ""))
+    except OtterConfigError as e:
+        if cfg.common.get("restore_ind"):
+            raise e.located(file) from None
+        raise OtterError(f"no trained run of {cfg.name!r}: {e.message}") from None
     if cfg.common.get("restore_ckpt"):
         ckpt = run_dir / "checkpoint" / cfg.common.restore_ckpt
         if not ckpt.is_file():

@@ -94,6 +94,26 @@ def latest_run(root: Union[str, Path], cfg_name: str) -> Optional[Path]:
     return runs[-1] if runs else None
 
 
+def find_run(root: Union[str, Path], cfg_name: str, run_id: str = "") -> Path:
+    """The run folder ``run_id`` of ``cfg_name`` (empty: the latest one).
+
+    Raises:
+        OtterConfigError: no such run (key ``common.restore_ind``), or no run at all (key ``common.is_restore``).
+    """
+    from .errors import OtterConfigError
+
+    if run_id:
+        run_dir = runs_root(root, cfg_name) / run_id
+        if not run_dir.is_dir():
+            known = ", ".join(p.name for p in list_runs(root, cfg_name)) or "none"
+            raise OtterConfigError(f"no run {run_id!r} in {run_dir.parent} (runs: {known})", key="common.restore_ind")
+        return run_dir
+    latest = latest_run(root, cfg_name)
+    if latest is None:
+        raise OtterConfigError(f"{runs_root(root, cfg_name)} has no run yet; train it first", key="common.is_restore")
+    return latest
+
+
 def write_json(data: Any, path: Union[str, Path]) -> None:
     """Write JSON atomically (a temp file, then rename), so a crash never leaves half a file."""
     path = Path(path)

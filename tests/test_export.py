@@ -353,7 +353,7 @@ def test_export_run_without_a_trained_run_says_so(project):
     import tinyproj
     from otter.export import export_run
 
-    with pytest.raises(OtterError, match=r"no trained run of 'tiny' in .*runs/tiny; train it first"):
+    with pytest.raises(OtterError, match=r"no trained run of 'tiny': .*runs/tiny has no run yet; train it first"):
         export_run("tiny", root=project, network=tinyproj)
 
 

@@ -56,7 +56,7 @@ def test_restore_names_a_checkpoint_file(project):
 
 
 def test_restore_without_runs_or_with_unknown_run_says_so(project):
-    with pytest.raises(OtterConfigError, match=r"tiny\.yaml: common\.is_restore: is_restore is true but .* has no run to restore from"):
+    with pytest.raises(OtterConfigError, match=r"tiny\.yaml: common\.is_restore: .*runs/tiny has no run yet; train it first"):
         otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
     (project / "runs" / "tiny" / "2024-01-01-00-00-00").mkdir(parents=True)
     with pytest.raises(OtterConfigError, match=r"common\.restore_ind: no run 'x' .*runs: 2024-01-01-00-00-00"):

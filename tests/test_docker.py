@@ -381,11 +381,23 @@ def test_gpus_only_where_present_or_asked(sb, smi_rc, gpus, expected):
     assert option_values(sb.only_call(), "--gpus") == expected
 
 
-def test_no_gpu_flag_without_nvidia_smi(sb):
+def system_path_without(tmp: Path, *names: str) -> str:
+    """The system's /usr/bin and /bin as one folder of links, leaving ``names`` out (this machine may have them)."""
+    folder = tmp / "sysbin"
+    folder.mkdir(exist_ok=True)
+    for source in (Path("/bin"), Path("/usr/bin")):
+        for tool in source.iterdir():
+            link = folder / tool.name
+            if tool.name not in names and not link.exists():
+                link.symlink_to(tool)
+    return str(folder)
+
+
+def test_no_gpu_flag_without_nvidia_smi(sb, tmp_path):
     (sb.bin / "nvidia-smi").unlink()
-    if shutil.which("nvidia-smi", path=sb.env["PATH"]):
-        pytest.skip("this machine has a real nvidia-smi")
-    assert sb.run("MyProj/docker/train.bash", "default").returncode == 0
+    path = f"{sb.bin}{os.pathsep}{system_path_without(tmp_path, 'nvidia-smi')}"
+    assert shutil.which("nvidia-smi", path=path) is None
+    assert sb.run("MyProj/docker/train.bash", "default", PATH=path).returncode == 0
     assert "--gpus" not in sb.only_call()
 
 
@@ -469,11 +481,10 @@ def test_dry_run_prints_the_command_it_would_run(sb, script):
     assert option_values(words, "-e")[:2] == [f"USER_ID={UID}", f"GROUP_ID={GID}"]
 
 
-def test_missing_docker_is_one_line(sb):
+def test_missing_docker_is_one_line(sb, tmp_path):
     (sb.bin / "docker").unlink()
-    path = f"{sb.bin}{os.pathsep}/usr/bin{os.pathsep}/bin"
-    if shutil.which("docker", path=path):
-        pytest.skip("docker lives in /usr/bin or /bin here")
+    path = f"{sb.bin}{os.pathsep}{system_path_without(tmp_path, 'docker')}"
+    assert shutil.which("docker", path=path) is None
     result = sb.run("MyProj/docker/train.bash", "default", PATH=path)
     assert result.returncode == 2 and result.stderr.startswith("train.bash: docker not found")
 

@@ -22,6 +22,8 @@ __all__ = [
     "read_config",
     "apply_overrides",
     "find_config",
+    "config_name",
+    "check_config",
     "SECTIONS",
 ]
 
@@ -154,27 +156,144 @@ def _yaml_loader() -> Any:
     return _LOADER
 
 
-def safe_load(text: str) -> Any:
-    """``yaml.safe_load`` with floats like ``1e-3`` understood; no tags are executed."""
+#: Larger files are refused before they are read: a config is a few kilobytes.
+MAX_CONFIG_BYTES = 10 * 1024 * 1024
+#: Values a document may hold once its aliases are expanded; an "alias bomb" of a
+#: few hundred bytes would otherwise expand to billions when merged or validated.
+MAX_EXPANDED_NODES = 100_000
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _key_text(node: Any) -> str:
+    return str(node.value) if hasattr(node, "value") and isinstance(node.value, str) else "?"
+
+
+def _inspect_nodes(root: Any, where: str) -> None:
+    """Refuse duplicate keys, recursive aliases and alias expansion beyond :data:`MAX_EXPANDED_NODES`.
+
+    Works on the composed node graph, where an alias is the same node object seen
+    twice, so a bomb is measured without being expanded. Iterative, so deep nesting
+    does not hit Python's recursion limit.
+    """
     import yaml
 
-    return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    size: Dict[int, int] = {}
+    open_nodes: set = set()
+    stack: List[tuple] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            if isinstance(node, yaml.MappingNode):
+                kids = [n for pair in node.value for n in pair]
+            elif isinstance(node, yaml.SequenceNode):
+                kids = node.value
+            else:
+                kids = []
+            size[key] = 1 + sum(size[id(k)] for k in kids)
+            if size[key] > MAX_EXPANDED_NODES:
+                raise OtterConfigError(
+                    f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES} values; refused "
+                    "(an alias bomb?). Write the values out, or share them with _base_",
+                    file=where,
+                )
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            mark = node.start_mark
+            raise OtterConfigError(
+                f"line {mark.line + 1}: an alias refers to a value that contains it (a recursive alias)",
+                file=where,
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value)
+
+    # Duplicate keys: each distinct node once, with the first path that reaches it.
+    seen: set = set()
+    walk: List[tuple] = [(root, ())]
+    while walk:
+        node, path = walk.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: Dict[Any, int] = {}
+            for k, v in node.value:
+                if k.tag == _MERGE_TAG:
+                    continue
+                if isinstance(k, yaml.ScalarNode):
+                    ident = (k.tag, k.value)
+                    if ident in first:
+                        raise OtterConfigError(
+                            f"duplicate key (lines {first[ident] + 1} and {k.start_mark.line + 1}); "
+                            "YAML would keep only the last one silently. Keep one",
+                            file=where,
+                            key=".".join([*path, k.value]),
+                        )
+                    first[ident] = k.start_mark.line
+                walk.append((v, (*path, _key_text(k))))
+        elif isinstance(node, yaml.SequenceNode):
+            walk.extend((v, (*path, str(i))) for i, v in enumerate(node.value))
+
+
+def safe_load(text: str, where: str = OVERRIDES_SOURCE) -> Any:
+    """``yaml.safe_load`` with floats like ``1e-3`` understood; no tags are executed.
+
+    Duplicate keys, recursive aliases and alias expansion beyond :data:`MAX_EXPANDED_NODES`
+    are refused with :class:`OtterConfigError` (``where`` names the source in the message).
+
+    Raises:
+        yaml.YAMLError: a syntax error.
+        OtterConfigError: see above.
+    """
+    loader = _yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _inspect_nodes(node, where)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _read_yaml(path: Path) -> Dict[str, Any]:
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise OtterConfigError(
+                f"the file is {size / 2**20:.1f} MB; a config may be at most {MAX_CONFIG_BYTES // 2**20} MB",
+                file=str(path),
+            )
+        raw = path.read_bytes()
     except OSError as e:
         raise OtterConfigError(f"cannot read: {e.strerror}", file=str(path)) from None
     try:
-        data = safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise OtterConfigError(
+            f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} (line {line}); save the file as UTF-8",
+            file=str(path),
+        ) from None
+    try:
+        data = safe_load(text, str(path))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         raise OtterConfigError(f"YAML syntax error at {where}{problem}", file=str(path)) from None
+    except RecursionError:
+        raise OtterConfigError("nested too deeply to read", file=str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -193,13 +312,19 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> Dict[str
     return merged
 
 
-def read_config(path: PathLike, _chain: Optional[List[Path]] = None) -> Dict[str, Any]:
-    """Read ``path`` and its ``_base_`` configs (same folder), merged, without validating.
+def read_config(path: PathLike, _chain: Optional[List[Path]] = None, _folder: Optional[Path] = None) -> Dict[str, Any]:
+    """Read ``path`` and its ``_base_`` configs, merged, without validating.
+
+    Bases are named relative to the file that names them and must lie inside the
+    folder of the config being read (the config folder): a config cannot pull in
+    files from elsewhere on the machine.
 
     Raises:
-        OtterConfigError: unreadable file, YAML syntax error, missing or circular base.
+        OtterConfigError: unreadable, oversized or non-UTF-8 file, YAML syntax error,
+            duplicate key, alias bomb, missing, circular or outside base.
     """
     path = Path(path)
+    folder = _folder or path.resolve().parent
     chain = [*(_chain or []), path.resolve()]
     data = _read_yaml(path)
     bases = data.pop("_base_", None)
@@ -207,13 +332,19 @@ def read_config(path: PathLike, _chain: Optional[List[Path]] = None) -> Dict[str
         return data
     if isinstance(bases, str):
         bases = [bases]
-    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b for b in bases):
         raise OtterConfigError("expected a file name or a list of file names", file=str(path), key="_base_")
     merged: Dict[str, Any] = {}
     for base in bases:
         base_path = path.parent / base
-        if base_path.suffix == "":
-            base_path = base_path.with_suffix(".yaml")
+        if base_path.suffix not in (".yaml", ".yml"):
+            base_path = base_path.with_name(base_path.name + ".yaml")
+        if not base_path.resolve().is_relative_to(folder):
+            raise OtterConfigError(
+                f"base config {base!r} is outside the config folder {folder}; bases must be in it",
+                file=str(path),
+                key="_base_",
+            )
         if base_path.resolve() in chain:
             raise OtterConfigError(f"circular _base_: {base!r} includes itself", file=str(path), key="_base_")
         if not base_path.is_file():
@@ -223,7 +354,7 @@ def read_config(path: PathLike, _chain: Optional[List[Path]] = None) -> Dict[str
                 file=str(path),
                 key="_base_",
             )
-        merged = deep_merge(merged, read_config(base_path, chain))
+        merged = deep_merge(merged, read_config(base_path, chain, folder))
     return deep_merge(merged, data)
 
 
@@ -243,6 +374,8 @@ def _parse_override(text: str) -> tuple:
         value = safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
+    except OtterConfigError as e:
+        raise e.located(OVERRIDES_SOURCE, key) from None
     return key, value
 
 
@@ -290,27 +423,70 @@ def apply_overrides(data: Dict[str, Any], overrides: Iterable[str]) -> Dict[str,
 # --------------------------------------------------------------------------- #
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml")
+_NAME_RULE = "letters, digits, '_', '-' and '.', starting with a letter, digit or '_'"
+
+
+def config_name(cfg: PathLike) -> str:
+    """The name of a config: its file name without ``.yaml`` (``tiny.v2.yaml`` -> ``tiny.v2``).
+
+    The name is the run folder's name (``runs/<cfg_name>/``), so it must be one:
+    letters, digits, ``_``, ``-`` and ``.``, not starting with ``.`` or ``-``.
+
+    Raises:
+        OtterConfigError: a name that cannot be a folder name.
+
+    >>> config_name("config/tiny.v2.yaml"), config_name("tiny.v2")
+    ('tiny.v2', 'tiny.v2')
+    """
+    import re
+
+    name = Path(str(cfg)).name
+    for suffix in CONFIG_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}", name):
+        raise OtterConfigError(
+            f"config name {name!r} cannot name its run folder runs/<cfg_name>/; use {_NAME_RULE} (at most 200)",
+            file=str(cfg),
+        )
+    return name
+
+
 def list_configs(folder: PathLike) -> List[str]:
-    """Config names (file stems) in ``folder``."""
+    """Config names (file names without ``.yaml``) in ``folder``."""
     folder = Path(folder)
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    return sorted(p.name[: -len(".yaml")] for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
 def find_config(cfg_name: PathLike, root: PathLike, stem: PathLike = "config") -> Path:
-    """The file of ``cfg_name`` in ``<root>/<stem>/``; a path to a file works too.
+    """The file of ``cfg_name`` in ``<root>/<stem>/``; a path to a ``.yaml`` file works too.
+
+    ``tiny.v2`` is the file ``tiny.v2.yaml``; a name is never read as a path, so
+    ``../x`` cannot reach outside the config folder.
 
     Raises:
-        OtterConfigError: no such config; the message lists the configs that exist.
+        OtterConfigError: no such config (the message lists the configs that exist),
+            or a name that cannot be a folder name.
     """
-    from .registry import did_you_mean
+    from .names import did_you_mean
 
     name = str(cfg_name)
     as_path = Path(name)
-    if as_path.suffix in (".yaml", ".yml") and as_path.is_file():
+    if as_path.suffix in CONFIG_SUFFIXES and as_path.is_file():
+        config_name(as_path)
         return as_path
     folder = Path(root) / stem
+    if name and Path(name).name != name:
+        raise OtterConfigError(
+            f"config name {name!r} cannot name its run folder runs/<cfg_name>/; use {_NAME_RULE} "
+            f"(a name, not a path: the file is looked up in {folder})",
+            file=str(folder),
+        )
+    name = config_name(name) if name else name
     path = folder / f"{name}.yaml"
-    if path.is_file():
+    if name and path.is_file():
         return path
     known = list_configs(folder)
     listing = ", ".join(known) if known else "none"
@@ -369,6 +545,7 @@ def load_config(
     """
     from .validate import fill_defaults, validate_config
 
+    config_name(path)
     data = read_config(path)
     data = apply_overrides(data, overrides)
     derive_batch_sizes(data, str(path))
@@ -380,6 +557,23 @@ def load_config(
     # Kept off the keys so the saved config stays loadable; used in later error messages.
     object.__setattr__(cfg, "__file__", str(path))
     return cfg
+
+
+def check_config(path: PathLike, overrides: Sequence[str] = (), *, scope: Optional[Any] = None) -> Any:
+    """What ``otter check`` does: read, merge, override and validate, without building anything.
+
+    Returns:
+        The :class:`otter.validate.Report` (warnings, names not checked outside a project).
+
+    Raises:
+        OtterConfigError: the first problem found.
+    """
+    from .validate import Scope, validate_config
+
+    config_name(path)
+    data = apply_overrides(read_config(path), overrides)
+    derive_batch_sizes(data, str(path))
+    return validate_config(data, file=str(path), mode="check", scope=scope or Scope(strict=False))
 
 
 def dump_config(cfg: Mapping[str, Any], path: PathLike, header: str = "") -> None:

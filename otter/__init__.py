@@ -9,13 +9,6 @@ from __future__ import annotations
 import importlib
 from typing import Any, List
 
-try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("otter")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
-
 from .errors import OtterConfigError, OtterError
 from .registry import (
     CALLBACKS,
@@ -26,7 +19,9 @@ from .registry import (
     ONNX_WRAPPERS,
     OPTIMIZERS,
     Registry,
+    build,
 )
+from .version import __version__
 
 _LAZY = {
     "Config": "config",
@@ -39,7 +34,14 @@ _LAZY = {
     "build_callback": "build",
     "build_logger": "build",
     "build_trainer": "build",
-    "load_weights": "build",
+    "build_model": "build",
+    "make_dataset": "build",
+    "load_weights": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "find_checkpoint": "runinfo",
+    "Backbone": "backbone",
+    "image_size": "sections",
+    "dataset_options": "sections",
     "BaseMixin": "module",
     "BorderValueMixin": "module",
     "FillValueMixin": "module",
@@ -54,6 +56,7 @@ __all__ = [
     "OtterError",
     "OtterConfigError",
     "Registry",
+    "build",
     "MODELS",
     "DATASETS",
     "OPTIMIZERS",

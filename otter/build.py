@@ -2,6 +2,9 @@
 
 The public functions keep the names and call signatures the original Otter
 projects use (``load_model_from_config``, ``build_dataset``, ``build_trainer``...).
+Each builds and returns; every ``name`` + ``options`` entry goes through
+:func:`otter.registry.build`. The run folder is written by the run-record code
+(:class:`otter.recorder.RunRecorder`) once fitting starts.
 """
 
 from __future__ import annotations
@@ -9,16 +12,21 @@ from __future__ import annotations
 import random
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
-from .config import Config, find_config, load_config
+from .checkpoint import load_weights
+from .config import Config, config_name, find_config, load_config
 from .errors import OtterConfigError, OtterError
-from .registry import CALLBACKS, DATASETS, LOGGERS, MODELS, resolve
+from .registry import CALLBACKS, DATASETS, LOGGERS, MODELS, build
+from .runinfo import find_checkpoint, new_run_id, run_folder_free, runs_root
+from .sections import DATASET_SPLITS, dataset_options
 from .validate import Scope
 
 __all__ = [
     "load_model_from_config",
     "load_project_config",
+    "build_model",
+    "make_dataset",
     "build_dataset",
     "build_callback",
     "build_logger",
@@ -31,6 +39,11 @@ PathLike = Union[str, Path]
 
 def _root(root: Optional[PathLike]) -> Path:
     return Path(root) if root is not None else Path.cwd()
+
+
+def config_file(cfg: Config) -> Optional[str]:
+    """The file a config was loaded from, for error messages."""
+    return getattr(cfg, "__file__", None)
 
 
 def load_project_config(
@@ -49,13 +62,8 @@ def load_project_config(
     path = find_config(cfg_name, _root(root), stem)
     scope = Scope(modules=[m for m in modules if m is not None], strict=True)
     cfg = load_config(path, overrides, mode=mode, scope=scope)
-    cfg.name = Path(str(cfg_name)).stem
+    cfg.name = config_name(path)
     return cfg
-
-
-def config_file(cfg: Config) -> Optional[str]:
-    """The file a config was loaded from, for error messages."""
-    return getattr(cfg, "__file__", None)
 
 
 def _seed(cfg: Config) -> None:
@@ -67,77 +75,21 @@ def _seed(cfg: Config) -> None:
     seed_everything(int(cfg.common.seed), workers=True, verbose=False)
 
 
-def _restore_source(cfg: Config, root: Path) -> Tuple[Path, Path]:
-    """The run folder and checkpoint file that ``common.is_restore`` names.
-
-    The runs searched are this config's, or those of ``common.restore_cfg`` (a finetune
-    config starting from another config's run).
-    """
-    from .runinfo import find_run
-
-    source = str(cfg.common.get("restore_cfg") or cfg.name)
-    run_dir = find_run(root, source, str(cfg.common.get("restore_ind") or ""))
-    ckpt_name = cfg.common.get("restore_ckpt") or "last.ckpt"
-    ckpt = run_dir / "checkpoint" / ckpt_name
-    if not ckpt.is_file():
-        found = ", ".join(sorted(p.name for p in (run_dir / "checkpoint").glob("*.ckpt"))) or "none"
-        raise OtterConfigError(f"no checkpoint {ckpt_name!r} in {ckpt.parent} (there: {found})", key="common.restore_ckpt")
-    return run_dir, ckpt
-
-
-def _read_checkpoint(path: Path) -> Dict[str, Any]:
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # Our own Lightning checkpoints may hold hyper-parameters that are not plain tensors.
-        pass
-    except Exception as e:
-        raise OtterError(f"{path}: cannot read this checkpoint ({type(e).__name__}: {e}); is it complete?") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise OtterError(f"{path}: cannot read this checkpoint ({type(e).__name__}: {e}); is it complete?") from None
-
-
-def load_weights(model: Any, path: PathLike, strict: bool = True) -> None:
-    """Load a checkpoint's weights into ``model``, reporting exactly what does not match.
+def build_model(cfg: Config, *modules: Optional[ModuleType]) -> Any:
+    """Build ``model.name`` with the whole config (``Model(cfg=cfg)``).
 
     Args:
-        model: The module to load into.
-        path: A Lightning checkpoint (``state_dict`` inside) or a plain state dict.
-        strict: Missing or unexpected keys are errors; shape mismatches always are.
+        cfg: A loaded config.
+        *modules: Project modules searched after the ``MODELS`` registry.
 
     Raises:
-        OtterError: unreadable file, or keys/shapes that do not match, naming the file.
+        OtterConfigError: unknown name, or parts the model finds do not fit, placed in the config file.
     """
-    path = Path(path)
-    ckpt = _read_checkpoint(path)
-    state = ckpt.get("state_dict", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise OtterError(f"{path}: not a checkpoint (no state_dict inside)")
-    own = model.state_dict()
-    shapes = [
-        f"{k} {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    problems = []
-    if shapes:
-        problems.append(f"shape mismatch: {', '.join(shapes[:5])}{' ...' if len(shapes) > 5 else ''}")
-    if strict and missing:
-        problems.append(f"missing keys: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-    if strict and unexpected:
-        problems.append(f"unexpected keys: {', '.join(unexpected[:5])}{' ...' if len(unexpected) > 5 else ''}")
-    if problems:
-        hint = "" if not missing and not unexpected else "; set common.restore_strict: false to load what matches"
-        raise OtterError(f"{path}: does not match {type(model).__name__}: {'; '.join(problems)}{hint}")
-    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=strict)
+    try:
+        return build({"name": cfg.model.name}, MODELS, *modules, key="model", cfg=cfg)
+    except OtterConfigError as e:
+        # A model that finds its parts do not fit together names the key; add the file.
+        raise e.located(config_file(cfg)) from None
 
 
 def load_model_from_config(
@@ -167,17 +119,18 @@ def load_model_from_config(
 
     >>> model, cfg = load_model_from_config("default", root="MyProj", network=net)  # doctest: +SKIP
     """
-    from .runinfo import new_run_id
-
     root = _root(root)
     cfg = load_project_config(cfg_name, root, stem, [network, *modules], overrides)
-    path = find_config(cfg_name, root, stem)
     ckpt = None
     try:
         if cfg.common.is_restore:
-            run_dir, ckpt = _restore_source(cfg, root)
+            # A finetune config starts from another config's run (common.restore_cfg).
+            source = str(cfg.common.get("restore_cfg") or cfg.name)
+            run_dir, ckpt = find_checkpoint(
+                root, source, str(cfg.common.get("restore_ind") or ""), str(cfg.common.get("restore_ckpt") or ""), prefer="last"
+            )
             if cfg.common.restore_all_states:
-                if cfg.common.get("restore_cfg") not in (None, "", cfg.name):
+                if source != cfg.name:
                     raise OtterConfigError(
                         "restore_all_states continues a run in its own folder; it cannot take another config's run",
                         key="common.restore_all_states",
@@ -186,23 +139,30 @@ def load_model_from_config(
                 cfg.common.checkpoint_path = str(ckpt)
         if "name_ind" not in cfg:
             cfg.name_ind = new_run_id(root, cfg.name)
-        _seed(cfg)
-        model_cls = resolve(cfg.model.name, MODELS, network, *modules)
     except OtterConfigError as e:
-        raise e.located(str(path)) from None
-    try:
-        model = model_cls(cfg=cfg)
-    except OtterConfigError as e:
-        # A model that finds its parts do not fit together names the key; add the file.
-        raise e.located(str(path)) from None
+        raise e.located(config_file(cfg)) from None
+    _seed(cfg)
+    model = build_model(cfg, network, *modules)
     if ckpt is not None:
         load_weights(model, ckpt, strict=cfg.common.get("restore_strict", True))
     return model, cfg
 
 
-def _dataset_options(cfg: Config, split: str) -> Dict[str, Any]:
-    entry = cfg.dataset[f"{split}_options"]
-    return {**(entry.get("options") or {}), **(cfg.get("global_settings") or {})}
+def make_dataset(cfg: Config, split: str, *modules: Optional[ModuleType]) -> Any:
+    """Build the ``split`` dataset (``"train"``, ``"valid"``, ``"test"``) of ``dataset.<split>_options``.
+
+    Its options are :func:`otter.sections.dataset_options`: ``global_settings`` merged over them.
+
+    Returns:
+        The dataset, or ``None`` when the config has no such entry.
+    """
+    entry = (cfg.get("dataset") or {}).get(f"{split}_options")
+    if not entry:
+        return None
+    try:
+        return build({"name": entry["name"], "options": dataset_options(cfg, split)}, DATASETS, *modules, key=f"dataset.{split}_options")
+    except OtterConfigError as e:
+        raise e.located(config_file(cfg)) from None
 
 
 def build_dataset(cfg: Config, ds: Optional[ModuleType] = None) -> Tuple[Any, Any]:
@@ -214,19 +174,18 @@ def build_dataset(cfg: Config, ds: Optional[ModuleType] = None) -> Tuple[Any, An
     Returns:
         ``(train_loader, valid_loader)``; ``valid_loader`` is ``None`` without ``dataset.valid_options``.
     """
-    from torch.utils.data import DataLoader
+    from .resume import make_loader
 
     loaders = []
-    for split in ("train", "valid"):
-        entry = (cfg.get("dataset") or {}).get(f"{split}_options")
-        if not entry:
+    for split in DATASET_SPLITS[:2]:
+        dataset = make_dataset(cfg, split, ds)
+        if dataset is None:
             loaders.append(None)
             continue
-        dataset_cls = resolve(entry["name"], DATASETS, ds)
-        dataset = dataset_cls(**_dataset_options(cfg, split))
         options = dict((cfg.get("dataloader") or {}).get(f"{split}_options") or {})
         options.setdefault("batch_size", cfg.common.get("batch_size") or 1)
-        loaders.append(DataLoader(dataset, **options))
+        # Resumable mid-epoch: the order and each sample's random draws follow from the seed.
+        loaders.append(make_loader(dataset, options, seed=int(cfg.common.get("seed") or 0)))
     return loaders[0], loaders[1]
 
 
@@ -239,22 +198,21 @@ def _run_dir(cfg: Config) -> Path:
 def build_callback(cfg: Config) -> List[Any]:
     """The ``callbacks`` section as Lightning callbacks, placed in the run folder.
 
-    ``ModelCheckpoint`` writes to ``<run>/checkpoint`` and keeps ``last.ckpt`` unless
-    told otherwise; ``CustomTQDMProgressBar(unit_scale=-1)`` counts ``common.batch_size`` images a batch.
+    ``ModelCheckpoint`` writes its top-k files to ``<run>/checkpoint`` (``last.ckpt`` is
+    :class:`otter.ckpt_save.LastCheckpoint`'s, added by ``build_trainer``); ``CustomTQDMProgressBar(unit_scale=-1)`` counts ``common.batch_size`` images a batch.
     """
-    ckpt_dir = _run_dir(cfg) / "checkpoint"
+    ckpt_dir = str(_run_dir(cfg) / "checkpoint")
+    entries = [dict(e) for e in cfg.get("callbacks") or []]
+    if not any(e["name"] == "ModelCheckpoint" for e in entries):
+        entries.append({"name": "ModelCheckpoint"})
     callbacks = []
-    for entry in cfg.get("callbacks") or []:
+    for i, entry in enumerate(entries):
         options = dict(entry.get("options") or {})
-        name = entry["name"]
-        if name == "ModelCheckpoint":
-            options.setdefault("dirpath", str(ckpt_dir))
-            options.setdefault("save_last", True)
-        if name == "CustomTQDMProgressBar" and options.get("unit_scale") == -1:
+        if entry["name"] == "ModelCheckpoint":
+            options = {"dirpath": ckpt_dir, **options}
+        if entry["name"] == "CustomTQDMProgressBar" and options.get("unit_scale") == -1:
             options["unit_scale"] = cfg.common.get("batch_size") or 1
-        callbacks.append(CALLBACKS.get(name)(**options))
-    if not any(type(c).__name__ == "ModelCheckpoint" for c in callbacks):
-        callbacks.append(CALLBACKS.get("ModelCheckpoint")(dirpath=str(ckpt_dir), save_last=True))
+        callbacks.append(build({"name": entry["name"], "options": options}, CALLBACKS, key=f"callbacks.{i}"))
     return callbacks
 
 
@@ -276,7 +234,7 @@ def build_logger(cfg: Config) -> Any:
             options.setdefault("name", "")
             options.setdefault("version", "")
         try:
-            loggers.append(LOGGERS.get(entry["name"])(**options))
+            loggers.append(build({"name": entry["name"], "options": options}, LOGGERS))
         except ModuleNotFoundError as e:
             # Lightning's loggers for hosted services need their client package.
             raise OtterConfigError(
@@ -288,20 +246,25 @@ def build_logger(cfg: Config) -> Any:
 
 
 def build_trainer(cfg: Config, root: Optional[PathLike] = None) -> Any:
-    """Build the Lightning ``Trainer`` and the run folder ``<root>/runs/<cfg.name>/<cfg.name_ind>/``.
+    """Build the Lightning ``Trainer`` for the run ``<root>/runs/<cfg.name>/<cfg.name_ind>/``.
 
-    Everything is built before the folder is made, so a bad trainer setting leaves no folder.
-    Only rank 0 writes. A run restored with ``restore_all_states`` continues in its own folder.
+    Nothing is written here: the run folder is made by :class:`otter.recorder.RunRecorder`
+    when fitting starts (rank 0 only), so a bad setting leaves no folder. A run restored
+    with ``restore_all_states`` continues in its own folder.
 
     Returns:
         A ``lightning.Trainer``; with ``restore_all_states`` its ``ckpt_path`` is set, so
         ``trainer.fit(model, ...)`` resumes optimizer, scheduler, epoch and step.
+
+    Raises:
+        OtterConfigError: Lightning refuses a trainer setting.
+        OtterError: the run folder exists already (a run folder is never overwritten).
     """
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch import Trainer
 
-    from .callbacks import LastOnInterrupt, RunRecorder, _config_header
-    from .runinfo import runs_root, write_run_files
+    from .recorder import RunRecorder
+    from .resume import run_guards
 
     if "name" not in cfg or "name_ind" not in cfg:
         raise OtterError("build_trainer needs a config from load_model_from_config (cfg.name and cfg.name_ind)")
@@ -309,27 +272,22 @@ def build_trainer(cfg: Config, root: Optional[PathLike] = None) -> Any:
     resuming = bool(cfg.common.get("is_restore") and cfg.common.get("restore_all_states"))
     cfg.root_dir = str(run_dir)
 
-    callbacks = build_callback(cfg)
-    # Ctrl-C, SIGTERM or a crash still leaves a last.ckpt to resume from.
-    callbacks.append(LastOnInterrupt(run_dir / "checkpoint"))
-    callbacks.append(RunRecorder(cfg, run_dir, rewrite_config=not resuming))
+    # last.ckpt always fresh, atomic saves, exit codes on signals, exact resume.
+    callbacks, plugins = run_guards(cfg, build_callback(cfg), run_dir)
+    callbacks.append(RunRecorder(cfg, run_dir, new_folder=not resuming))
     try:
         trainer = Trainer(
             **(cfg.get("trainer") or {}),
             logger=build_logger(cfg),
             callbacks=callbacks,
+            plugins=plugins,
             default_root_dir=str(run_dir),
         )
     except MisconfigurationException as e:
         # Lightning's own checks (accelerator not present, conflicting flags) are config errors too.
         raise OtterConfigError(str(e).splitlines()[0], file=config_file(cfg), key="trainer") from None
-    if trainer.is_global_zero:
-        if not resuming:
-            try:
-                run_dir.mkdir(parents=True, exist_ok=False)
-            except FileExistsError:
-                raise OtterError(f"{run_dir} exists already; a run folder is never overwritten") from None
-            write_run_files(run_dir, cfg, header=_config_header(cfg))
+    if trainer.is_global_zero and not resuming and not run_folder_free(run_dir):
+        raise OtterError(f"{run_dir} exists already; a run folder is never overwritten")
     if resuming:
         trainer.ckpt_path = cfg.common.checkpoint_path
     return trainer

@@ -1,20 +1,12 @@
 """Export a trained model to ONNX and prove the file computes what torch computes (DESIGN §6).
 
-Three steps, each checked:
-
-1. :func:`validate_onnx_section` checks the config's ``onnx:`` section (input
-   shapes and dtypes, input/output names, dynamic axes, exporter options) and
-   reports the first problem with its key path.
-2. :func:`export_onnx` exports an inference wrapper with ``torch.onnx.export``,
-   compares onnxruntime against torch on the same random input (batch 1, and
-   batch 3 where the batch axis is dynamic), stores what inference needs in the
-   file's ``metadata_props`` and runs ``onnx.checker``. The file appears only
-   when every check passed.
-3. :func:`read_onnx_meta` reads that metadata back with onnxruntime alone, so
-   inference code needs neither torch nor the ``onnx`` package.
-
-:func:`best_checkpoint` picks the checkpoint of a run folder that export reads;
-:func:`export_run` puts it all together for ``to_onnx``.
+:func:`export_onnx` exports an inference wrapper with ``torch.onnx.export``,
+compares onnxruntime against torch on the same random input (batch 1, and batch
+3 where the batch axis is dynamic), stores what inference needs in the file's
+``metadata_props`` (:mod:`otter.onnx_meta`) and runs ``onnx.checker``. The file
+appears only when every check passed. :func:`export_run` does it for a trained
+run: it builds the model from the run's config, loads the run's best checkpoint
+(:func:`otter.runinfo.find_checkpoint`) and wraps it.
 
 torch, onnx and onnxruntime are imported inside the functions that use them:
 ``import otter.export`` stays cheap.
@@ -22,8 +14,6 @@ torch, onnx and onnxruntime are imported inside the functions that use them:
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import shutil
 import tempfile
@@ -34,18 +24,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .errors import OtterConfigError, OtterError
-from .registry import did_you_mean
+from .onnx_meta import encode_meta, read_onnx_meta
+from .schema import DTYPES, RESERVED_META_KEYS, dynamic_axes_of, validate_onnx_section
+from .version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
 __all__ = [
-    "validate_onnx_section",
     "export_onnx",
-    "read_onnx_meta",
-    "best_checkpoint",
     "export_run",
+    "read_onnx_meta",
+    "validate_onnx_section",
     "DEFAULT_ATOL",
     "DTYPES",
 ]
@@ -53,353 +44,9 @@ __all__ = [
 PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_ATOL = 1e-4
-SECTION_KEYS = ("name", "input_shape", "input_names", "output_names", "dynamic_axes", "options", "additional_meta_info")
-REQUIRED_KEYS = ("name", "input_shape", "input_names", "output_names")
-INPUT_KEYS = ("shape", "dtype")
-#: Input dtypes that torch, numpy and onnxruntime all know by the same name.
-DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
-
-# torch.onnx.export parameters that Otter fills from the rest of the section.
-_FILLED_BY_OTTER = {
-    "model": "the wrapper named by onnx.name",
-    "args": "onnx.input_shape",
-    "f": "the export path",
-    "kwargs": "onnx.input_shape",
-    "input_names": "onnx.input_names",
-    "output_names": "onnx.output_names",
-    "dynamic_axes": "onnx.dynamic_axes",
-}
-# These take Python objects (enums, callables) that a YAML file cannot hold.
-_NOT_FROM_CONFIG = ("training", "operator_export_type", "custom_translation_table")
-# torch.onnx.export silently ignores each group under the other exporter, so a
-# value set there would look honoured while it is not.
-_DYNAMO_ONLY = (
-    "external_data",
-    "dynamic_shapes",
-    "report",
-    "optimize",
-    "verify",
-    "profile",
-    "dump_exported_program",
-    "artifacts_dir",
-)
-_TORCHSCRIPT_ONLY = ("do_constant_folding", "custom_opsets", "export_modules_as_functions", "autograd_inlining")
-
-#: Metadata keys Otter writes itself; ``meta`` and ``additional_meta_info`` may not reuse them.
-RESERVED_META_KEYS = (
-    "wrapper",
-    "inputs",
-    "input_names",
-    "output_names",
-    "dynamic_axes",
-    "opset",
-    "params",
-    "flops",
-    "macs",
-    "parity_max_abs_diff",
-    "otter_version",
-    "torch_version",
-    "export_date",
-)
-
 # Unlike 1 and unlike common defaults, so a batch axis that the exporter baked in
 # as a constant shows up as a shape or value mismatch.
 _SECOND_BATCH = 3
-
-
-# --------------------------------------------------------------------------- #
-# Validation
-# --------------------------------------------------------------------------- #
-
-
-def validate_onnx_section(onnx_cfg: Mapping[str, Any], file: Optional[PathLike] = None) -> None:
-    """Check the ``onnx:`` section of a config.
-
-    Key paths in errors start at ``onnx``, e.g. ``onnx.dynamic_axes.output``.
-    ``input_shape`` entries take ``shape`` (a list of positive ints) and ``dtype``
-    (one of :data:`DTYPES`, default ``float32``). ``dynamic_axes`` maps an input or
-    output name to ``{axis: label}``; YAML's string keys (``"0"``) are accepted.
-    ``options`` are checked against ``torch.onnx.export`` (the only place torch is
-    imported). ``additional_meta_info`` maps keys to strings, numbers or booleans.
-
-    Args:
-        onnx_cfg: The section as loaded from YAML.
-        file: The config file, for the error message.
-
-    Raises:
-        OtterConfigError: the first problem found, with its key path.
-    """
-    file = None if file is None else str(file)
-    if not isinstance(onnx_cfg, Mapping):
-        raise OtterConfigError(f"expected a mapping, got {_kind(onnx_cfg)}", file, "onnx")
-    _check_keys(onnx_cfg, SECTION_KEYS, file, "onnx")
-    for key in REQUIRED_KEYS:
-        if key not in onnx_cfg:
-            raise OtterConfigError(f"missing required key {key!r}", file, f"onnx.{key}")
-
-    name = onnx_cfg["name"]
-    if not isinstance(name, str) or not name:
-        raise OtterConfigError(f"expected the registered name of an ONNX wrapper, got {name!r}", file, "onnx.name")
-
-    input_names = _check_names(onnx_cfg["input_names"], file, "onnx.input_names")
-    output_names = _check_names(onnx_cfg["output_names"], file, "onnx.output_names")
-    _check_input_shape(onnx_cfg["input_shape"], input_names, file)
-    for i, out in enumerate(output_names):
-        if out in input_names:
-            # ONNX value names are global to the graph.
-            raise OtterConfigError(f"{out!r} is also an input name; ONNX needs distinct names", file, f"onnx.output_names.{i}")
-
-    if onnx_cfg.get("dynamic_axes") is not None:
-        _check_dynamic_axes(onnx_cfg["dynamic_axes"], onnx_cfg["input_shape"], input_names, output_names, file)
-    if onnx_cfg.get("options") is not None:
-        _check_export_options(onnx_cfg["options"], file)
-    if onnx_cfg.get("additional_meta_info") is not None:
-        _check_meta_info(onnx_cfg["additional_meta_info"], file)
-
-
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"
-
-
-def _check_keys(mapping: Mapping[str, Any], accepted: Sequence[str], file: Optional[str], where: str) -> None:
-    for key in mapping:
-        if key not in accepted:
-            hint = did_you_mean(str(key), list(accepted))
-            raise OtterConfigError(f"unknown key{hint}; accepted: {', '.join(accepted)}", file, f"{where}.{key}")
-
-
-def _check_names(names: Any, file: Optional[str], where: str) -> List[str]:
-    if not isinstance(names, list) or not names:
-        raise OtterConfigError(f"expected a non-empty list of names, got {_kind(names)}", file, where)
-    for i, n in enumerate(names):
-        if not isinstance(n, str) or not n:
-            raise OtterConfigError(f"expected a name (a string), got {_kind(n)}", file, f"{where}.{i}")
-        if n in names[:i]:
-            raise OtterConfigError(f"{n!r} is listed twice", file, f"{where}.{i}")
-    return names
-
-
-def _check_input_shape(input_shape: Any, input_names: List[str], file: Optional[str]) -> None:
-    if not isinstance(input_shape, Mapping) or not input_shape:
-        raise OtterConfigError(
-            f"expected a mapping of input name -> {{shape: [...], dtype: ...}}, got {_kind(input_shape)}",
-            file,
-            "onnx.input_shape",
-        )
-    for i, n in enumerate(input_names):
-        if n not in input_shape:
-            hint = did_you_mean(n, [str(k) for k in input_shape])
-            raise OtterConfigError(f"{n!r} has no entry in onnx.input_shape{hint}", file, f"onnx.input_names.{i}")
-    for n, spec in input_shape.items():
-        where = f"onnx.input_shape.{n}"
-        if n not in input_names:
-            hint = did_you_mean(str(n), input_names)
-            raise OtterConfigError(f"not listed in onnx.input_names{hint}", file, where)
-        if not isinstance(spec, Mapping):
-            raise OtterConfigError(f"expected {{shape: [...], dtype: ...}}, got {_kind(spec)}", file, where)
-        _check_keys(spec, INPUT_KEYS, file, where)
-        shape = spec.get("shape")
-        if shape is None:
-            raise OtterConfigError("missing required key 'shape'", file, f"{where}.shape")
-        if not isinstance(shape, list) or not shape or not all(_is_int(d) and d >= 1 for d in shape):
-            raise OtterConfigError(f"expected a list of positive ints, e.g. [1, 3, 224, 224], got {shape!r}", file, f"{where}.shape")
-        dtype = spec.get("dtype", "float32")
-        if dtype not in DTYPES:
-            hint = did_you_mean(str(dtype), list(DTYPES))
-            raise OtterConfigError(f"unknown dtype {dtype!r}{hint}; accepted: {', '.join(DTYPES)}", file, f"{where}.dtype")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _axis(key: Any) -> Optional[int]:
-    """An axis from a YAML key: ``0`` or ``"0"``; ``None`` when it is neither."""
-    if _is_int(key) and key >= 0:
-        return key
-    if isinstance(key, str) and key.isdigit():
-        return int(key)
-    return None
-
-
-def _check_dynamic_axes(
-    dynamic_axes: Any,
-    input_shape: Mapping[str, Any],
-    input_names: List[str],
-    output_names: List[str],
-    file: Optional[str],
-) -> None:
-    if not isinstance(dynamic_axes, Mapping):
-        raise OtterConfigError(f"expected a mapping of name -> {{axis: label}}, got {_kind(dynamic_axes)}", file, "onnx.dynamic_axes")
-    known = input_names + output_names
-    for name, axes in dynamic_axes.items():
-        where = f"onnx.dynamic_axes.{name}"
-        if name not in known:
-            hint = did_you_mean(str(name), known)
-            raise OtterConfigError(
-                f"{name!r} names no input or output{hint}; inputs: {', '.join(input_names)}; outputs: {', '.join(output_names)}",
-                file,
-                where,
-            )
-        if not isinstance(axes, Mapping) or not axes:
-            raise OtterConfigError(f"expected a mapping of axis -> label, e.g. {{0: batch_size}}, got {_kind(axes)}", file, where)
-        rank = len(input_shape[name]["shape"]) if name in input_shape else None
-        seen = set()
-        for key, label in axes.items():
-            axis = _axis(key)
-            if axis is None:
-                raise OtterConfigError(f"expected an axis number (0, 1, ...), got {key!r}", file, f"{where}.{key}")
-            if rank is not None and axis >= rank:
-                raise OtterConfigError(f"axis {axis} is out of range for input {name!r} of rank {rank}", file, f"{where}.{key}")
-            if axis in seen:
-                raise OtterConfigError(f"axis {axis} is given twice", file, f"{where}.{key}")
-            seen.add(axis)
-            if not isinstance(label, str) or not label:
-                raise OtterConfigError(f"expected a label such as 'batch_size', got {_kind(label)}", file, f"{where}.{key}")
-
-
-@functools.lru_cache(maxsize=1)
-def _export_parameters() -> Dict[str, Any]:
-    import inspect
-
-    import torch.onnx
-
-    return dict(inspect.signature(torch.onnx.export).parameters)
-
-
-def _check_export_options(options: Any, file: Optional[str]) -> None:
-    if not isinstance(options, Mapping):
-        raise OtterConfigError(f"expected a mapping of torch.onnx.export options, got {_kind(options)}", file, "onnx.options")
-    if not options:
-        return  # an empty mapping needs no torch import
-    params = _export_parameters()
-    accepted = [n for n in params if n not in _FILLED_BY_OTTER and n not in _NOT_FROM_CONFIG]
-    dynamo = options.get("dynamo", False)
-    for key, value in options.items():
-        where = f"onnx.options.{key}"
-        if key in _FILLED_BY_OTTER:
-            raise OtterConfigError(f"set by Otter from {_FILLED_BY_OTTER[key]}; remove it here", file, where)
-        if key in _NOT_FROM_CONFIG:
-            raise OtterConfigError("takes a Python object, which a config cannot hold; remove it", file, where)
-        if key not in params:
-            hint = did_you_mean(str(key), accepted)
-            raise OtterConfigError(f"torch.onnx.export takes no option {key!r}{hint}; accepted: {', '.join(accepted)}", file, where)
-        if _takes_bool(params[key]) and not isinstance(value, bool):
-            raise OtterConfigError(f"expected true or false, got {_kind(value)}", file, where)
-        if key == "opset_version" and not (_is_int(value) and value >= 7):
-            raise OtterConfigError(f"expected an ONNX opset number such as 17, got {_kind(value)}", file, where)
-        if key in _DYNAMO_ONLY and dynamo is not True:
-            raise OtterConfigError("only used by the dynamo exporter; add `dynamo: true` or remove it", file, where)
-        if key in _TORCHSCRIPT_ONLY and dynamo is True:
-            raise OtterConfigError("ignored by the dynamo exporter (`dynamo: true`); remove it", file, where)
-
-
-def _takes_bool(param: Any) -> bool:
-    # torch annotates as strings (``"bool | None"``) and some flags default to None.
-    return isinstance(param.default, bool) or str(param.annotation).replace(" ", "") in ("bool", "bool|None", "Optional[bool]")
-
-
-def _check_meta_info(info: Any, file: Optional[str]) -> None:
-    where = "onnx.additional_meta_info"
-    if not isinstance(info, Mapping):
-        raise OtterConfigError(f"expected a mapping of key -> value, got {_kind(info)}", file, where)
-    for key, value in info.items():
-        if not isinstance(key, str):
-            raise OtterConfigError(f"keys must be strings, got {_kind(key)}", file, f"{where}.{key}")
-        if key in RESERVED_META_KEYS:
-            raise OtterConfigError(f"Otter writes {key!r} itself; choose another key", file, f"{where}.{key}")
-        if value is not None and not isinstance(value, (str, int, float, bool)):
-            raise OtterConfigError(f"expected a string, number or boolean, got {_kind(value)}", file, f"{where}.{key}")
-
-
-def _dynamic_axes(onnx_cfg: Mapping[str, Any]) -> Dict[str, Dict[int, str]]:
-    """``dynamic_axes`` with int axes, as torch.onnx.export wants them."""
-    return {name: {_axis(k): v for k, v in axes.items()} for name, axes in (onnx_cfg.get("dynamic_axes") or {}).items()}
-
-
-# --------------------------------------------------------------------------- #
-# Metadata encoding (no torch, no onnx)
-# --------------------------------------------------------------------------- #
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):  # numpy arrays and scalars, tensors
-        return value.tolist()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _encode(value: Any) -> str:
-    """A metadata value as a string: plain strings as they are, the rest as JSON.
-
-    A string that would itself parse as JSON (``"16"``, ``"true"``) is JSON-quoted,
-    so :func:`_decode` gives back a string and not a number.
-    """
-    if isinstance(value, str):
-        try:
-            json.loads(value)
-        except ValueError:
-            return value
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def read_onnx_meta(source: Union[PathLike, Any]) -> Dict[str, Any]:
-    """The metadata Otter stored in an ONNX file, decoded.
-
-    Uses onnxruntime only (``get_modelmeta().custom_metadata_map``), so inference
-    code needs neither torch nor the ``onnx`` package. Values written as JSON come
-    back as Python objects (lists, dicts, numbers); plain strings stay strings.
-
-    Args:
-        source: Path of an ``.onnx`` file, or an open ``onnxruntime.InferenceSession``
-            (saves loading the model twice).
-
-    Returns:
-        Key -> value, e.g. ``meta["inputs"]["img"]["shape"]``, ``meta["labels"]``.
-
-    Raises:
-        OtterError: the file is missing or onnxruntime cannot read it.
-
-    >>> meta = read_onnx_meta("export/tiny_20250101_fp32.onnx")  # doctest: +SKIP
-    >>> meta["input_names"]  # doctest: +SKIP
-    ['img']
-    """
-    session = source if hasattr(source, "get_modelmeta") else _meta_session(Path(source))
-    return {k: _decode(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
-
-
-def _meta_session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    if not path.is_file():
-        raise OtterError(f"{path}: no such ONNX file")
-    options = ort.SessionOptions()
-    # Only the metadata is wanted: skip graph optimisation.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types
-        raise OtterError(f"{path}: onnxruntime cannot read this file: {_first_line(e)}") from e
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-# --------------------------------------------------------------------------- #
-# Export
-# --------------------------------------------------------------------------- #
 
 
 def export_onnx(
@@ -425,7 +72,7 @@ def export_onnx(
 
     Args:
         module: The inference wrapper; it is put in eval mode for the export and
-            set back afterwards. Called as ``module(*inputs)`` in ``input_names`` order.
+            each submodule is set back to its own mode afterwards. Called as ``module(*inputs)`` in ``input_names`` order.
         onnx_cfg: The config's ``onnx:`` section (see :func:`validate_onnx_section`).
         out_path: Where the ``.onnx`` file goes; its folder is created.
         meta: More metadata (cfg name, run id, labels, image size, normalisation...);
@@ -456,7 +103,8 @@ def export_onnx(
     metadata = _merge_meta(onnx_cfg, meta)
     batches = _batches_to_test(onnx_cfg)
 
-    was_training = module.training
+    # Module by module: a wrapper around a model with frozen (eval) parts gets them back as they were.
+    modes = [(m, m.training) for m in module.modules()]
     module.eval()
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=out_path.parent))
     try:
@@ -469,7 +117,8 @@ def export_onnx(
         _move_into_place(tmp_dir, out_path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-        module.train(was_training)
+        for part, training in modes:
+            part.training = training
     return {
         "path": str(out_path),
         "opset": opset,
@@ -497,7 +146,7 @@ def _merge_meta(onnx_cfg: Mapping[str, Any], meta: Optional[Mapping[str, Any]]) 
 
 def _batches_to_test(onnx_cfg: Mapping[str, Any]) -> List[Optional[int]]:
     """Batch sizes to compare at; ``None`` means the shapes as configured (static batch axis)."""
-    axes = _dynamic_axes(onnx_cfg)
+    axes = dynamic_axes_of(onnx_cfg)
     batch_is_dynamic = all(0 in axes.get(n, {}) for n in onnx_cfg["input_names"])
     return [1, _SECOND_BATCH] if batch_is_dynamic else [None]
 
@@ -554,7 +203,7 @@ def _torch_export(module: "torch.nn.Module", example: Tuple[Any, ...], onnx_cfg:
                 str(path),
                 input_names=list(onnx_cfg["input_names"]),
                 output_names=list(onnx_cfg["output_names"]),
-                dynamic_axes=_dynamic_axes(onnx_cfg) or None,
+                dynamic_axes=dynamic_axes_of(onnx_cfg) or None,
                 dynamo=dynamo,
                 **options,
             )
@@ -667,7 +316,7 @@ def _write_meta(path: Path, onnx_cfg: Mapping[str, Any], metadata: Mapping[str, 
     # Weights in an external file (dynamo + external_data) stay where they are.
     model = onnx.load(str(path), load_external_data=False)
     opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), -1)
-    axes = {n: {str(k): v for k, v in a.items()} for n, a in _dynamic_axes(onnx_cfg).items()}
+    axes = {n: {str(k): v for k, v in a.items()} for n, a in dynamic_axes_of(onnx_cfg).items()}
     inputs = {
         n: {
             "shape": list(onnx_cfg["input_shape"][n]["shape"]),
@@ -684,12 +333,12 @@ def _write_meta(path: Path, onnx_cfg: Mapping[str, Any], metadata: Mapping[str, 
         "dynamic_axes": axes,
         "opset": opset,
         **complexity,
-        "otter_version": _otter_version(),
+        "otter_version": __version__,
         "torch_version": torch.__version__,
         "export_date": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
     try:
-        encoded = {str(k): _encode(v) for k, v in {**metadata, **own}.items()}
+        encoded = {str(k): encode_meta(v) for k, v in {**metadata, **own}.items()}
     except TypeError as e:
         raise OtterError(f"cannot store export metadata: {e}") from e
     del model.metadata_props[:]
@@ -697,15 +346,6 @@ def _write_meta(path: Path, onnx_cfg: Mapping[str, Any], metadata: Mapping[str, 
         model.metadata_props.add(key=key, value=value)
     onnx.save(model, str(path))
     return opset
-
-
-def _otter_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("otter")
-    except PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
 
 
 def _check_model(path: Path) -> None:
@@ -726,71 +366,15 @@ def _move_into_place(tmp_dir: Path, out_path: Path) -> None:
     os.replace(tmp_dir / out_path.name, out_path)
 
 
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 # --------------------------------------------------------------------------- #
 # From a run folder
 # --------------------------------------------------------------------------- #
-
-
-def best_checkpoint(run_dir: PathLike) -> Path:
-    """The checkpoint that export should read from a run folder.
-
-    Reads the ``ModelCheckpoint`` state saved in ``checkpoint/last.ckpt`` (or, with
-    no ``last.ckpt``, in the newest ``*.ckpt``) and returns its ``best_model_path``
-    when that file is in ``checkpoint/``. The file is looked up by name inside this
-    run folder, so a run folder that was moved or copied still works. With no
-    monitored best on disk, returns ``last.ckpt`` (else the newest checkpoint).
-
-    Args:
-        run_dir: ``<root>/runs/<cfg_name>/<run_id>``.
-
-    Returns:
-        Path of the checkpoint file.
-
-    Raises:
-        OtterError: the run has no checkpoint, or its checkpoint cannot be read.
-    """
-    folder = Path(run_dir) / "checkpoint"
-    last = folder / "last.ckpt"
-    found = sorted((p for p in folder.glob("*.ckpt") if p.is_file()), key=lambda p: (p.stat().st_mtime, p.name))
-    if last.is_file():
-        state_file = last
-    elif found:
-        state_file = found[-1]
-    else:
-        raise OtterError(f"{run_dir}: the run has no checkpoint (nothing in {folder}); train it first or name another run")
-    for best in _best_model_paths(state_file):
-        # By file name: the run folder may have moved since the path was recorded.
-        candidate = folder / Path(best).name
-        if best and candidate.is_file():
-            return candidate
-    return state_file
-
-
-def _best_model_paths(ckpt: Path) -> List[str]:
-    """``best_model_path`` of each ModelCheckpoint whose state ``ckpt`` holds, in saved order."""
-    callbacks = _load_checkpoint(ckpt).get("callbacks") or {}
-    return [
-        str(state.get("best_model_path") or "")
-        for key, state in callbacks.items()
-        if str(key).startswith("ModelCheckpoint") and isinstance(state, Mapping)
-    ]
-
-
-def _load_checkpoint(path: Path) -> Mapping[str, Any]:
-    import torch
-
-    # mmap: only the callback state is needed, not the weights read into memory.
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:
-        # Lightning pickles hyper-parameters that weights_only refuses; the file is this run's own.
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except Exception as e:
-            raise OtterError(f"{path}: cannot read this checkpoint: {_first_line(e)}") from e
-    if not isinstance(ckpt, Mapping):
-        raise OtterError(f"{path}: not a Lightning checkpoint (a {type(ckpt).__name__}, not a dict)")
-    return ckpt
 
 
 def export_run(
@@ -805,39 +389,41 @@ def export_run(
     """Export a trained run of ``cfg_name`` to ``<run>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
 
     The run is the latest one of this config, or ``common.restore_ind``; the checkpoint
-    its best one, or ``common.restore_ckpt``. The model's ``export_meta()`` (labels,
-    vocabulary, image size, normalisation...) goes into the file's metadata.
+    its best one (else ``last.ckpt``), or ``common.restore_ckpt``. The model's
+    ``export_meta()`` (labels, vocabulary, image size, normalisation...) goes into the
+    file's metadata.
 
     Raises:
         OtterConfigError: the config (its ``onnx:`` section included) is invalid.
         OtterError: no trained run, or the export is not faithful.
     """
-    from .build import load_project_config, load_weights
-    from .registry import MODELS, ONNX_WRAPPERS, resolve
-    from .runinfo import find_run
+    from .build import build_model, load_project_config
+    from .checkpoint import load_weights
+    from .registry import ONNX_WRAPPERS, build
+    from .runinfo import find_checkpoint
 
     root = Path(root) if root is not None else Path.cwd()
-    cfg = load_project_config(cfg_name, root, stem, [network, *modules], overrides, mode="to_onnx")
+    project = [network, *modules]
+    cfg = load_project_config(cfg_name, root, stem, project, overrides, mode="to_onnx")
     file = getattr(cfg, "__file__", None)
     try:
-        run_dir = find_run(root, cfg.name, str(cfg.common.get("restore_ind") or ""))
+        run_dir, ckpt = find_checkpoint(
+            root, cfg.name, str(cfg.common.get("restore_ind") or ""), str(cfg.common.get("restore_ckpt") or ""), prefer="best"
+        )
     except OtterConfigError as e:
-        if cfg.common.get("restore_ind"):
+        if cfg.common.get("restore_ind") or cfg.common.get("restore_ckpt"):
             raise e.located(file) from None
         raise OtterError(f"no trained run of {cfg.name!r}: {e.message}") from None
-    if cfg.common.get("restore_ckpt"):
-        ckpt = run_dir / "checkpoint" / cfg.common.restore_ckpt
-        if not ckpt.is_file():
-            raise OtterConfigError(f"no checkpoint {cfg.common.restore_ckpt!r} in {ckpt.parent}", file, "common.restore_ckpt")
-    else:
-        ckpt = best_checkpoint(run_dir)
 
     cfg.name_ind = run_dir.name
     cfg.root_dir = str(run_dir)
-    model = resolve(cfg.model.name, MODELS, network, *modules)(cfg=cfg)
+    model = build_model(cfg, *project)
     load_weights(model, ckpt, strict=True)
     model.eval()
-    wrapper = resolve(cfg.onnx.name, ONNX_WRAPPERS, network, *modules)(model)
+    try:
+        wrapper = build({"name": cfg.onnx.name}, ONNX_WRAPPERS, *project, args=(model,), key="onnx")
+    except OtterConfigError as e:
+        raise e.located(file) from None
     meta = {"cfg_name": cfg.name, "run_id": run_dir.name, "checkpoint": ckpt.name}
     if hasattr(model, "export_meta"):
         meta.update(model.export_meta())

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import lightning as L
 
+from .registry import LR_SCHEDULERS, OPTIMIZERS, build
+
 __all__ = ["BaseMixin", "BorderValueMixin", "FillValueMixin"]
 
 #: Scheduler options that ``-1`` derives from the run: total steps, and warmup (10% of it).
@@ -69,16 +71,15 @@ class BaseMixin(L.LightningModule):
         return options
 
     def configure_optimizers(self) -> Any:
-        from .registry import LR_SCHEDULERS, OPTIMIZERS
-
         if self.optimizer_name in SINGLE_GROUP_OPTIMIZERS:
             params: Any = [p for p in self.parameters() if p.requires_grad]
         else:
             params = self.get_optimizer_params()
-        optimizer = OPTIMIZERS.get(self.optimizer_name)(params, **self.optimizer_opts)
+        optimizer = build({"name": self.optimizer_name, "options": self.optimizer_opts}, OPTIMIZERS, args=(params,), key="optimizer")
         if not getattr(self, "sche_name", None):
             return optimizer
-        scheduler = LR_SCHEDULERS.get(self.sche_name)(optimizer, **self._derived_scheduler_options())
+        entry = {"name": self.sche_name, "options": self._derived_scheduler_options()}
+        scheduler = build(entry, LR_SCHEDULERS, args=(optimizer,), key="lr_scheduler")
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **self.sche_pl_opts}}
 
     def get_lr(self) -> float:

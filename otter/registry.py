@@ -1,18 +1,20 @@
-"""One registry mechanism for everything a config names.
+"""One registry mechanism for everything a config names, and the one function that builds from it.
 
 A :class:`Registry` maps names to classes or functions. Projects add their own
-with a decorator; the built-in registries fill themselves from torch and
-Lightning the first time they are looked into, so ``import otter`` stays cheap.
+with a decorator; the built-in registries fill themselves from torch, Lightning
+and otter's own components the first time they are looked into, so ``import
+otter`` stays cheap. :func:`build` turns a ``name`` + ``options`` entry into an
+object; otter and the generated projects build everything through it.
 """
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from types import ModuleType
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from .errors import OtterConfigError
+from .names import close_matches, did_you_mean
 
 __all__ = [
     "Registry",
@@ -24,26 +26,10 @@ __all__ = [
     "LOGGERS",
     "ONNX_WRAPPERS",
     "resolve",
+    "build",
     "close_matches",
+    "did_you_mean",
 ]
-
-
-def close_matches(name: str, candidates: List[str], n: int = 3) -> List[str]:
-    """Names in ``candidates`` that look like ``name`` (case-insensitive)."""
-    lowered = {c.lower(): c for c in candidates}
-    hits = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
-    if not hits and len(name) >= 3:
-        # A shortened name (opset -> opset_version) is close too.
-        hits = [c for c in lowered if c.startswith(name.lower()) or name.lower().startswith(c)][:n]
-    return [lowered[h] for h in hits]
-
-
-def did_you_mean(name: str, candidates: List[str]) -> str:
-    """`` (did you mean 'X'?)`` or an empty string."""
-    hits = close_matches(name, candidates)
-    if not hits:
-        return ""
-    return " (did you mean " + " or ".join(repr(h) for h in hits) + "?)"
 
 
 class Registry:
@@ -54,7 +40,13 @@ class Registry:
         builtins: Called once with the registry before its first lookup, to add
             the built-in entries (imports heavy modules lazily).
 
-    >>> MODELS = Registry("models")
+    >>> def _add_models(reg: Registry) -> None:
+    from .backbone import Backbone
+
+    reg.register(Backbone, force=True)
+
+
+MODELS = Registry("models", _add_models)
     >>> @MODELS.register()
     ... class Tiny: ...
     >>> MODELS.get("Tiny") is Tiny
@@ -69,7 +61,10 @@ class Registry:
     def _load_builtins(self) -> None:
         if self._builtins is not None:
             loader, self._builtins = self._builtins, None
+            # A name the project registered before the first lookup keeps the project's entry.
+            own = dict(self._entries)
             loader(self)
+            self._entries.update(own)
 
     def register(self, obj: Any = None, *, name: Optional[str] = None, force: bool = False) -> Any:
         """Add ``obj`` under ``name`` (default: its ``__name__``).
@@ -88,6 +83,26 @@ class Registry:
             return target
 
         return add if obj is None else add(obj)
+
+    def alias(self, name: str, target: Any, *, force: bool = False, **preset: Any) -> Any:
+        """Register ``target`` under another ``name``, with some of its arguments fixed.
+
+        For classes that differ only in flags: one class, and the old names as aliases
+        (``HEADS.alias("SqueezeHead", Head, squeeze=True)``). The alias keeps the
+        target's signature (the preset arguments become defaults) and its ``OTTER_DERIVED``.
+
+        Returns:
+            The registered callable (a :func:`functools.partial` of ``target``).
+        """
+        import functools
+
+        made = functools.partial(target, **preset)
+        made.__name__ = made.__qualname__ = name  # type: ignore[attr-defined]
+        made.__doc__ = f"{getattr(target, '__name__', target)} with {', '.join(f'{k}={v!r}' for k, v in preset.items())}."
+        made.__module__ = getattr(target, "__module__", None)  # type: ignore[attr-defined]
+        if hasattr(target, "OTTER_DERIVED"):
+            made.OTTER_DERIVED = target.OTTER_DERIVED  # type: ignore[attr-defined]
+        return self.register(made, name=name, force=force)
 
     def get(self, name: str) -> Any:
         """Look ``name`` up.
@@ -141,6 +156,54 @@ def resolve(name: str, registry: Registry, *modules: Optional[ModuleType]) -> An
         candidates += [n for n, v in vars(module).items() if inspect.isclass(v) or inspect.isfunction(v)]
     where = " or ".join([registry.name] + [m.__name__ for m in modules if m is not None])
     raise OtterConfigError(f"unknown name {name!r} in {where}{did_you_mean(str(name), sorted(set(candidates)))}")
+
+
+def build(
+    entry: Mapping[str, Any],
+    registry: Registry,
+    *modules: Optional[ModuleType],
+    args: Sequence[Any] = (),
+    derived: Optional[Mapping[str, Any]] = None,
+    key: Optional[str] = None,
+    **kwargs: Any,
+) -> Any:
+    """Build a ``name`` + ``options`` entry: the one place a config entry becomes an object.
+
+    The name is looked up in ``registry``, then in ``modules`` by attribute (the
+    original Otter projects' way). The target is called as
+    ``target(*args, **options, **kwargs, **derived_it_takes)``.
+
+    Args:
+        entry: A mapping with ``name`` and optional ``options``.
+        registry: Where the name is registered.
+        *modules: Project modules searched after the registry.
+        args: Positional arguments Otter passes (an optimizer's parameters, a wrapped model).
+        derived: Values the caller derives (a head's ``in_channels_list``); each is passed only
+            when the target lists it in its ``OTTER_DERIVED`` attribute.
+        key: Key path of the entry (``model.head``), so an unknown name is reported at ``<key>.name``.
+        **kwargs: Keyword arguments Otter passes whatever the target (``cfg=cfg``).
+
+    Raises:
+        OtterConfigError: the name is unknown (with close matches), or a keyword is given twice.
+
+    >>> REG = Registry("demo")
+    >>> _ = REG.register(dict, name="Dict")
+    >>> build({"name": "Dict", "options": {"a": 1}}, REG, b=2)
+    {'a': 1, 'b': 2}
+    """
+    name = entry.get("name")
+    try:
+        target = resolve(str(name), registry, *modules)
+    except OtterConfigError as e:
+        raise e.located(key_prefix=f"{key}.name" if key else None) from None
+    options = dict(entry.get("options") or {})
+    wanted = getattr(target, "OTTER_DERIVED", ())
+    extra = {**kwargs, **{k: v for k, v in (derived or {}).items() if k in wanted}}
+    twice = sorted(set(options) & set(extra))
+    if twice:
+        where = f"{key}.options.{twice[0]}" if key else None
+        raise OtterConfigError(f"{twice[0]!r} is filled in by Otter for {name}; remove it", key=where)
+    return target(*args, **options, **extra)
 
 
 # Built-ins that cannot be written in a YAML file: they take Python callables,
@@ -198,8 +261,10 @@ def _add_callbacks(reg: Registry) -> None:
     for n, cls in _public_classes(cbs, cbs.Callback).items():
         reg.register(cls, name=n)
     from .callbacks import CustomTQDMProgressBar
+    from .ckpt_save import LastCheckpoint
 
     reg.register(CustomTQDMProgressBar, force=True)
+    reg.register(LastCheckpoint, force=True)
 
 
 def _add_loggers(reg: Registry) -> None:
@@ -209,7 +274,13 @@ def _add_loggers(reg: Registry) -> None:
         reg.register(cls, name=n)
 
 
-MODELS = Registry("models")
+def _add_models(reg: Registry) -> None:
+    from .backbone import Backbone
+
+    reg.register(Backbone, force=True)
+
+
+MODELS = Registry("models", _add_models)
 DATASETS = Registry("datasets")
 OPTIMIZERS = Registry("optimizers", _add_optimizers)
 LR_SCHEDULERS = Registry("lr_schedulers", _add_lr_schedulers)

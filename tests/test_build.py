@@ -13,7 +13,6 @@ import tinyproj
 from otter.errors import OtterConfigError, OtterError
 
 
-
 def only_run(root: Path, cfg_name: str = "tiny") -> Path:
     runs = list((root / "runs" / cfg_name).iterdir())
     assert len(runs) == 1, runs
@@ -88,7 +87,8 @@ def test_bad_trainer_setting_creates_no_run_folder(project):
     model, cfg = otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["trainer.accelerator=gpu"])
     with pytest.raises(OtterConfigError, match=r"tiny\.yaml: trainer: "):
         otter.build_trainer(cfg, root=project)
-    assert not (project / "runs").exists()
+    # The run id's folder is reserved (empty, removed at exit if no step ran); nothing is written into it.
+    assert [p for p in (project / "runs").rglob("*") if p.is_file()] == []
 
 
 def test_invalid_config_creates_nothing(project):
@@ -104,9 +104,11 @@ def test_unknown_config_name_lists_the_configs(project):
 
 def test_an_existing_run_folder_is_never_overwritten(project):
     model, cfg = otter.load_model_from_config("tiny", root=project, network=tinyproj)
-    existing = project / "runs" / "tiny" / cfg.name_ind
+    # Another run's folder, under the id this run is told to use.
+    existing = project / "runs" / "tiny" / "earlier"
     existing.mkdir(parents=True)
     (existing / "keep.txt").write_text("mine")
+    cfg.name_ind = existing.name
     with pytest.raises(OtterError, match="exists already; a run folder is never overwritten"):
         otter.build_trainer(cfg, root=project)
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from otter.checkpoint import best_checkpoint
 from otter.errors import OtterConfigError, OtterError
-from otter.export import best_checkpoint, export_onnx, read_onnx_meta, validate_onnx_section
+from otter.export import export_onnx, read_onnx_meta, validate_onnx_section
 
 
 def tiny_section(**changes):

@@ -1,7 +1,7 @@
 """Validation of a whole config before anything runs.
 
-Two passes. The shape of every section is checked with pydantic models
-(``extra="forbid"``), so a typo is reported with its full key path. Then every
+Two passes. The shape of every section is checked with the pydantic models of
+:mod:`otter.schema` (``extra="forbid"``), so a typo is reported with its full key path. Then every
 ``name`` is resolved in its registry (or the project's modules) and its
 ``options`` are checked against the signature of the class or function they
 feed: unknown options, missing required ones and values of the wrong type.
@@ -13,9 +13,9 @@ import inspect
 import typing
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import ConfigDict, ValidationError
 
 from .errors import OtterConfigError
 from .registry import (
@@ -30,142 +30,9 @@ from .registry import (
     did_you_mean,
     resolve,
 )
+from .schema import fill_defaults, validate_onnx_section, validate_shape
 
 __all__ = ["Scope", "Report", "validate_config", "check_options", "fill_defaults"]
-
-
-# --------------------------------------------------------------------------- #
-# Section shapes
-# --------------------------------------------------------------------------- #
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NamedEntry(_Section):
-    """Anything a config builds by name: ``name`` + ``options``."""
-
-    name: str
-    options: Optional[Dict[str, Any]] = None
-
-
-class SchedulerEntry(NamedEntry):
-    pl_options: Optional[Dict[str, Any]] = None
-
-
-class CommonSection(BaseModel):
-    # Projects keep their own flags here (the seed's use_imagenet, use_clip).
-    model_config = ConfigDict(extra="allow")
-
-    batch_size: Optional[int] = None
-    image_size: Optional[List[int]] = None
-    is_restore: bool = False
-    restore_ind: Union[str, int, None] = ""
-    restore_ckpt: Optional[str] = ""
-    restore_cfg: Optional[str] = ""
-    restore_all_states: bool = False
-    restore_strict: bool = True
-    preview_batch: Optional[int] = None
-    seed: Optional[int] = None
-
-    @field_validator("batch_size")
-    @classmethod
-    def _positive(cls, v: Optional[int]) -> Optional[int]:
-        if v is not None and v < 1:
-            raise ValueError("must be a positive integer")
-        return v
-
-
-class ModelSection(BaseModel):
-    # Components (backbone, neck, head, loss, ...) are the project's own keys.
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-
-
-class DatasetSection(_Section):
-    train_options: Optional[NamedEntry] = None
-    valid_options: Optional[NamedEntry] = None
-    test_options: Optional[NamedEntry] = None
-
-
-class DataloaderSection(_Section):
-    train_options: Optional[Dict[str, Any]] = None
-    valid_options: Optional[Dict[str, Any]] = None
-    test_options: Optional[Dict[str, Any]] = None
-
-
-class RootConfig(_Section):
-    common: CommonSection
-    global_settings: Optional[Dict[str, Any]] = None
-    trainer: Optional[Dict[str, Any]] = None
-    model: ModelSection
-    onnx: Optional[Dict[str, Any]] = None
-    dataset: DatasetSection
-    dataloader: Optional[DataloaderSection] = None
-    optimizer: NamedEntry
-    lr_scheduler: Optional[SchedulerEntry] = None
-    callbacks: Optional[List[NamedEntry]] = None
-    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = None
-
-
-def fill_defaults(data: Dict[str, Any]) -> None:
-    """Write the defaults of ``common``'s known keys into ``data`` (shown in the saved config)."""
-    common = data.setdefault("common", {})
-    for name, info in CommonSection.model_fields.items():
-        if name not in common and name not in ("batch_size", "image_size", "preview_batch"):
-            common[name] = info.get_default()
-
-
-def _unwrap_annotation(ann: Any) -> List[Any]:
-    """The model classes an annotation may hold (through Optional, Union, List)."""
-    origin = typing.get_origin(ann)
-    if origin is None:
-        return [ann]
-    found: List[Any] = []
-    for arg in typing.get_args(ann):
-        found += _unwrap_annotation(arg)
-    return found
-
-
-def _fields_at(loc: Sequence[Any]) -> List[str]:
-    """Known keys of the section at ``loc`` (for did-you-mean on an unknown key)."""
-    models: List[Any] = [RootConfig]
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        nxt: List[Any] = []
-        for model in models:
-            if inspect.isclass(model) and issubclass(model, BaseModel) and part in model.model_fields:
-                nxt += _unwrap_annotation(model.model_fields[part].annotation)
-        models = nxt
-    names: List[str] = []
-    for model in models:
-        if inspect.isclass(model) and issubclass(model, BaseModel):
-            names += list(model.model_fields)
-    return names
-
-
-def _first_shape_error(err: ValidationError, file: Optional[str]) -> OtterConfigError:
-    errors = err.errors()
-    # A union (logger: one entry or a list) reports each branch; keep the one that
-    # went deepest into the user's data, it names the real problem.
-    def depth(e: Mapping[str, Any]) -> int:
-        return sum(1 for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p[:1].isupper())))
-
-    e = max(errors, key=depth) if len(errors) > 1 and errors[0]["loc"][:1] == ("logger",) else errors[0]
-    # Pydantic puts union branch names ("NamedEntry", "list[NamedEntry]") into loc.
-    loc = [p for p in e["loc"] if not (isinstance(p, str) and ("[" in p or p in ("NamedEntry", "SchedulerEntry")))]
-    key = ".".join(str(p) for p in loc)
-    kind = e["type"]
-    if kind == "extra_forbidden":
-        unknown = str(loc[-1])
-        hint = did_you_mean(unknown, _fields_at(loc[:-1]))
-        return OtterConfigError(f"unknown key{hint}", file, key)
-    if kind == "missing":
-        return OtterConfigError("missing required key", file, key)
-    return OtterConfigError(f"{e['msg'][0].lower()}{e['msg'][1:]}, got {e.get('input')!r}", file, key)
 
 
 # --------------------------------------------------------------------------- #
@@ -377,8 +244,6 @@ def _derived_args(target: Any) -> Tuple[str, ...]:
 
 
 def _check_onnx(onnx: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
-    from .export import validate_onnx_section
-
     if isinstance(onnx, Mapping) and isinstance(onnx.get("name"), str):
         _resolve_entry(onnx["name"], ONNX_WRAPPERS, scope, report, file, "onnx.name", project_name=True)
     validate_onnx_section(onnx, file=file)
@@ -414,10 +279,7 @@ def validate_config(
     """
     scope = scope or Scope(strict=False)
     report = Report()
-    try:
-        RootConfig.model_validate(dict(data))
-    except ValidationError as e:
-        raise _first_shape_error(e, file) from None
+    validate_shape(data, file)
 
     optimizer = resolve_or_raise(data["optimizer"]["name"], OPTIMIZERS, file, "optimizer.name")
     check_options(optimizer, _options(data["optimizer"]), file=file, key="optimizer.options", skip=("params",))

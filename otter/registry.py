@@ -276,8 +276,10 @@ def _add_loggers(reg: Registry) -> None:
 
 def _add_models(reg: Registry) -> None:
     from .backbone import Backbone
+    from .corners import CornerHeatmapHead, FPNNeck, HeatmapLoss
 
-    reg.register(Backbone, force=True)
+    for cls in (Backbone, FPNNeck, CornerHeatmapHead, HeatmapLoss):
+        reg.register(cls, force=True)
 
 
 MODELS = Registry("models", _add_models)

@@ -5,8 +5,8 @@
 #   cd ~/work && bash /path/to/Otter/docker/run.bash                  # a shell in /code/work
 #   cd ~/work && bash /path/to/Otter/docker/run.bash python -m MyProj.model check default
 #
-# Same settings as a project's docker/train.bash: OTTER_IMAGE, OTTER_GPUS, OTTER_SHM_SIZE,
-# OTTER_CPUSET, OTTER_DATA_DIR, OTTER_DRY_RUN (see docs/docker.md).
+# Same settings as a project's docker/train.bash: OTTER_DOCKER, OTTER_IMAGE, OTTER_GPUS,
+# OTTER_SHM_SIZE, OTTER_CPUSET, OTTER_DATA_DIR, OTTER_DRY_RUN (see docs/docker.md).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

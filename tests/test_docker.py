@@ -28,7 +28,8 @@ DOCKER = REPO / "docker"
 TEMPLATE_DOCKER = REPO / "template" / "{{cookiecutter.project_name}}" / "docker"
 TEMPLATE_SCRIPTS = ("train.bash", "to_onnx.bash", "_docker_common.bash")
 UID, GID = os.getuid(), os.getgid()
-ENV_NAMES = ("OTTER_IMAGE", "OTTER_GPUS", "OTTER_SHM_SIZE", "OTTER_CPUSET", "OTTER_DATA_DIR", "OTTER_DRY_RUN", "BASE_IMAGE")
+ENV_NAMES = ("OTTER_IMAGE", "OTTER_GPUS", "OTTER_SHM_SIZE", "OTTER_CPUSET", "OTTER_DATA_DIR", "OTTER_DRY_RUN", "BASE_IMAGE",
+             "OTTER_DOCKER", "OTTER_PIP_CONF", "OTTER_CA_BUNDLE", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL")
 
 # The stand-in engine. Options it does not know make it fail like docker does (exit 125), so a
 # typo in a script cannot pass unnoticed.
@@ -37,12 +38,14 @@ import json, os, subprocess, sys, tempfile
 from pathlib import Path
 
 args = sys.argv[1:]
-with open(os.environ["FAKE_DOCKER_LOG"], "a") as log:
+# docker and podman keep separate logs, so a test sees which engine ran.
+suffix = ".podman" if os.path.basename(sys.argv[0]) == "podman" else ""
+with open(os.environ["FAKE_DOCKER_LOG"] + suffix, "a") as log:
     log.write(json.dumps(args) + "\n")
 if args[:1] != ["run"] or not os.environ.get("FAKE_DOCKER_EXEC"):
     sys.exit(0)
 
-VALUED = {{"-v", "--volume", "-w", "--workdir", "-e", "--env", "--gpus", "--shm-size", "--cpuset-cpus"}}
+VALUED = {{"-v", "--volume", "-w", "--workdir", "-e", "--env", "--gpus", "--device", "--shm-size", "--cpuset-cpus"}}
 FLAGS = {{"--rm", "--init", "-i", "-t", "-it"}}
 mounts, env, workdir = [], {{}}, "/"
 i = 1
@@ -176,6 +179,10 @@ class Sandbox:
         (tmp / "container").mkdir()
         real_nproc = shutil.which("nproc") or "/usr/bin/nproc"
         _write(self.bin / "docker", FAKE_DOCKER.format(python=sys.executable))
+        # The same stand-in answers as podman; `id -u` can pretend to be a user (rootless podman).
+        _write(self.bin / "podman", FAKE_DOCKER.format(python=sys.executable))
+        real_id = shutil.which("id") or "/usr/bin/id"
+        _write(self.bin / "id", f'#!/bin/sh\n[ -n "$FAKE_UID" ] && [ "$1" = -u ] && exec echo "$FAKE_UID"\nexec "{real_id}" "$@"\n')
         _write(self.bin / "python", f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
         # Fails unless told otherwise, so a GPU on the test machine cannot change the results.
         _write(self.bin / "nvidia-smi", '#!/bin/sh\nexit "${FAKE_NVIDIA_SMI_RC:-1}"\n')
@@ -192,6 +199,7 @@ class Sandbox:
             FAKE_DOCKER_LOG=str(self.log),
             FAKE_DOCKER_ROOT=str(tmp / "container"),
             FAKE_NPROC="",
+            FAKE_UID="",
         )
 
     def make_project(self, project: Path) -> None:
@@ -211,14 +219,16 @@ class Sandbox:
         return subprocess.run(["bash", str(script), *args], cwd=cwd or self.work, env=full_env, stdin=stdin,
                               capture_output=True, text=True, timeout=60)
 
-    def calls(self) -> List[List[str]]:
-        if not self.log.exists():
+    def calls(self, engine: str = "docker") -> List[List[str]]:
+        log = self.log if engine == "docker" else self.log.with_name(self.log.name + "." + engine)
+        if not log.exists():
             return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        return [json.loads(line) for line in log.read_text().splitlines()]
 
-    def only_call(self) -> List[str]:
-        calls = self.calls()
-        assert len(calls) == 1, calls
+    def only_call(self, engine: str = "docker") -> List[str]:
+        calls = self.calls(engine)
+        other = self.calls("podman" if engine == "docker" else "docker")
+        assert len(calls) == 1 and not other, (calls, other)
         return calls[0]
 
 
@@ -297,7 +307,9 @@ def test_dockerignore_keeps_runs_venvs_caches_and_git_out():
 
 def test_docs_describe_every_setting():
     text = (REPO / "docs" / "docker.md").read_text()
-    for name in (*ENV_NAMES, "USER_ID", "GROUP_ID", "TORCH_INDEX_URL", "python:3.11-slim", "16g", "otter_base_image"):
+    for name in (*ENV_NAMES, "USER_ID", "GROUP_ID", "TORCH_INDEX_URL", "python:3.11-slim", "16g", "otter_base_image",
+                 "test-image.bash", "--format docker", "--userns", "nvidia.com/gpu", "CONTAINERS_CONF", "mmdebstrap",
+                 "/etc/otter/torch.txt"):
         assert name in text, name
 
 
@@ -644,3 +656,182 @@ def test_entrypoint_started_as_a_user_runs_as_is(system):
     out = printed(system.run(sys.executable, "-c", PRINT_ARGS, "y", USER_ID="1234", GROUP_ID="1234", FAKE_EUID="1000"))
     assert out["as"] is None and out["argv"] == ["y"]
     assert system.calls("gosu", "useradd", "groupadd") == []
+
+
+# ---------------------------------------------------------------- the engine: OTTER_DOCKER=podman
+
+
+@pytest.mark.parametrize("command", ["train", "to_onnx"])
+def test_podman_as_root_runs_like_docker(sb, command):
+    result = sb.run(f"MyProj/docker/{command}.bash", "default", "a=1", OTTER_DOCKER="podman", FAKE_UID="0")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call("podman")
+    image = argv.index("otter_base_image")
+    assert argv[0] == "run" and "--init" in argv[:image]
+    assert option_values(argv[:image], "-e") == ["USER_ID=0", f"GROUP_ID={GID}"]
+    assert argv[image + 1:] == ["python", "-m", "MyProj.model", command, "default", "a=1"]
+
+
+def test_rootless_podman_runs_as_the_containers_root(sb):
+    # The container's root is the calling user; switching to the user's id inside would map it to a
+    # subordinate id on the host, and the run's files would not be the user's.
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", FAKE_UID="1234", execute=True)
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call("podman")
+    assert not [v for v in option_values(argv, "-e") if v.startswith(("USER_ID=", "GROUP_ID="))]
+    assert json.loads(result.stdout)["env"] == {"USER_ID": None, "GROUP_ID": None, "OTTER_DEBUG": None}
+
+
+def test_engine_can_be_a_path(sb):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER=str(sb.bin / "podman"), OTTER_DRY_RUN="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{sb.bin / 'podman'} run ")
+
+
+@pytest.mark.parametrize(
+    "gpus, devices",
+    [
+        ("all", ["nvidia.com/gpu=all"]),
+        ("device=0", ["nvidia.com/gpu=0"]),
+        ('"device=0,2"', ["nvidia.com/gpu=0", "nvidia.com/gpu=2"]),
+        ("2", ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]),
+        ("none", []),
+    ],
+)
+def test_podman_gpus_are_cdi_devices(sb, gpus, devices):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", OTTER_GPUS=gpus)
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call("podman")
+    assert option_values(argv, "--device") == devices and "--gpus" not in argv
+
+
+def test_podman_gpus_when_nvidia_smi_works(sb):
+    assert sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", FAKE_NVIDIA_SMI_RC="0").returncode == 0
+    assert option_values(sb.only_call("podman"), "--device") == ["nvidia.com/gpu=all"]
+
+
+@pytest.mark.parametrize("gpus", ["0", "lots", "device=0;id", "device=", "1000"])
+def test_podman_bad_gpus_are_refused(sb, gpus):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", OTTER_GPUS=gpus)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "OTTER_GPUS" in result.stderr
+    assert sb.calls("podman") == []
+
+
+@pytest.mark.parametrize("engine, message", [("nerdctl", "neither docker nor podman"), ("", None)])
+def test_unknown_engine_is_refused(sb, engine, message):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER=engine)
+    if message is None:  # empty: the default, docker
+        assert result.returncode == 0 and len(sb.calls()) == 1
+    else:
+        assert result.returncode == 2 and message in result.stderr and sb.calls() == sb.calls("podman") == []
+
+
+def test_missing_podman_is_one_line(sb, tmp_path):
+    (sb.bin / "podman").unlink()
+    path = f"{sb.bin}{os.pathsep}{system_path_without(tmp_path, 'podman')}"
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", PATH=path)
+    assert result.returncode == 2 and result.stderr.startswith("train.bash: podman not found on PATH")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_run_with_podman(sb):
+    result = sb.run(DOCKER / "run.bash", "python", "-c", "print(1)", OTTER_DOCKER="podman", FAKE_UID="0")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call("podman")
+    assert argv[-4:] == ["otter_base_image", "python", "-c", "print(1)"]
+
+
+# ---------------------------------------------------------------- builds: podman, proxies
+
+
+def test_build_with_podman_keeps_the_docker_format(sb):
+    # Podman's default OCI format drops SHELL, and with it pipefail in every RUN step.
+    result = sb.run(DOCKER / "build.bash", "img", "base:1", OTTER_DOCKER="podman", cwd=sb.tmp)
+    assert result.returncode == 0, result.stderr
+    assert sb.only_call("podman") == ["build", "-f", str(DOCKER / "Dockerfile"), "--build-arg", "BASE_IMAGE=base:1",
+                                      "-t", "img", "--format", "docker", str(REPO)]
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_build_passes_pip_settings_and_ca_as_secrets(sb, engine):
+    conf = sb.tmp / "my pip.conf"
+    conf.write_text("[global]\nindex-url = https://user:token@pypi.example/simple\n")
+    ca = sb.tmp / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    result = sb.run(DOCKER / "build.bash", "img", "base:1", "--no-cache", cwd=sb.work, OTTER_DOCKER=engine,
+                    OTTER_PIP_CONF="../my pip.conf", OTTER_CA_BUNDLE=str(ca),
+                    PIP_INDEX_URL="https://pypi.example/simple", PIP_EXTRA_INDEX_URL="https://more.example/simple")
+    assert result.returncode == 0, result.stderr
+    argv = sb.only_call(engine)
+    # Secrets by absolute path; the index URLs as build args (the Dockerfile declares them).
+    assert option_values(argv, "--secret") == [f"id=pip.conf,src={conf}", f"id=ca.crt,src={ca}"]
+    assert option_values(argv, "--build-arg") == ["BASE_IMAGE=base:1", "PIP_INDEX_URL=https://pypi.example/simple",
+                                                  "PIP_EXTRA_INDEX_URL=https://more.example/simple"]
+    assert argv[-2:] == ["--no-cache", str(REPO)]
+    # The secret's content is never on the command line.
+    assert not any("token" in a for a in argv)
+
+
+@pytest.mark.parametrize("name, value", [("OTTER_PIP_CONF", "/no/such/pip.conf"), ("OTTER_CA_BUNDLE", "/tmp"),
+                                         ("OTTER_CA_BUNDLE", "with,comma.pem")])
+def test_build_refuses_a_bad_secret_file(sb, name, value):
+    if "," in value:
+        (sb.tmp / value).write_text("x")
+    result = sb.run(DOCKER / "build.bash", cwd=sb.tmp, **{name: value})
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and name in result.stderr
+    assert sb.calls() == []
+
+
+def dockerfile_stages() -> List[List[str]]:
+    """The Dockerfile's instructions (continuation lines joined), one list per stage."""
+    text = re.sub(r"\\\n", " ", (DOCKER / "Dockerfile").read_text())
+    stages: List[List[str]] = [[]]
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages[1:]
+
+
+def test_every_pip_step_gets_the_secrets_and_index_args():
+    stages = dockerfile_stages()
+    pip_steps = 0
+    for stage in stages:
+        runs = [i for i in stage if i.startswith("RUN ") and re.search(r"pip (install|wheel)", i)]
+        if not runs:
+            continue
+        declared = {i.split()[1].split("=")[0] for i in stage if i.startswith("ARG ")}
+        assert {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE"} <= declared, stage[0]
+        assert 'SHELL ["/bin/bash", "-o", "pipefail", "-c"]' in stage, stage[0]
+        for run in runs:
+            pip_steps += 1
+            assert "--mount=type=secret,id=pip.conf" in run and "--mount=type=secret,id=ca.crt" in run, run
+            assert "--no-cache-dir" in run, run
+    assert pip_steps >= 3  # the wheel, torch, otter
+    text = (DOCKER / "Dockerfile").read_text()
+    # Nothing of the secrets lands in a layer: no COPY/ADD of them, no ENV naming them.
+    assert not re.search(r"^(COPY|ADD|ENV)\b.*(secrets|pip\.conf|ca\.crt)", text, re.M)
+    # Plain Debian/Ubuntu bases have python3 only: the first stage never calls a bare `python`
+    # before the virtual environment exists.
+    first_run = next(i for i in stages[0] if i.startswith("RUN "))
+    before_venv = first_run.split("-m venv")[0]
+    assert not re.search(r"(?<![\w-])python(?![\w.-])", before_venv), before_venv
+
+
+def test_test_image_skips_with_a_reason_without_an_engine(sb, tmp_path):
+    for name in ("docker", "podman"):
+        (sb.bin / name).unlink()
+    path = f"{sb.bin}{os.pathsep}{system_path_without(tmp_path, 'docker', 'podman', 'apt-get')}"
+    result = sb.run(DOCKER / "test-image.bash", PATH=path, OTTER_TEST_DIR=str(sb.tmp / "state"))
+    assert result.returncode == 77, result.stdout + result.stderr
+    assert "skipped: neither docker nor podman is installed" in result.stdout
+
+
+def test_test_image_help_and_bad_argument(sb):
+    helped = sb.run(DOCKER / "test-image.bash", "--help")
+    assert helped.returncode == 0 and "--install" in helped.stdout and "OTTER_TEST_DIR" in helped.stdout
+    bad = sb.run(DOCKER / "test-image.bash", "--instal")
+    assert bad.returncode == 2 and "unknown argument" in bad.stderr

@@ -1,15 +1,18 @@
 # shellcheck shell=bash
-# Shared by train.bash and to_onnx.bash beside this file, and by Otter's docker/run.bash:
-# turns the environment into `docker run` options. Sourced, never run.
+# Shared by train.bash and to_onnx.bash beside this file, and by Otter's docker/run.bash and
+# docker/build.bash: turns the environment into `docker run` (or `podman run`) options. Sourced,
+# never run.
 #
+#   OTTER_DOCKER    the engine: docker or podman      default: docker
 #   OTTER_IMAGE     image to run                      default: otter_base_image
 #   OTTER_GPUS      value for --gpus                  default: all when `nvidia-smi -L` works, else no
-#                                                     GPU flag; `none` never passes one
+#                                                     GPU flag; `none` never passes one (podman:
+#                                                     CDI devices, --device nvidia.com/gpu=...)
 #   OTTER_SHM_SIZE  --shm-size                        default: 16g
 #   OTTER_CPUSET    --cpuset-cpus                     default: every core, 0-(nproc-1)
 #   OTTER_DATA_DIR  host folder mounted at the same   default: none
 #                   path inside the container
-#   OTTER_DRY_RUN   set: print the docker command instead of running it
+#   OTTER_DRY_RUN   set: print the engine command instead of running it
 #
 # Every value is checked here, so a typo ends with one line on stderr (exit 2) before Docker starts.
 # This file must stay free of Jinja markers (double braces, brace-percent, brace-hash):
@@ -58,6 +61,63 @@ otter_check_cpuset() {
     done
 }
 
+# otter_engine: set OTTER_ENGINE (the command) and OTTER_ENGINE_KIND (docker or podman) from
+# OTTER_DOCKER, and OTTER_ROOTLESS (1 for podman run by a user other than root, else empty).
+otter_engine() {
+    OTTER_ENGINE="${OTTER_DOCKER:-docker}"
+    case "$(basename -- "$OTTER_ENGINE")" in
+        podman*) OTTER_ENGINE_KIND=podman ;;
+        docker*) OTTER_ENGINE_KIND=docker ;;
+        *) otter_die "OTTER_DOCKER=$(otter_quote "$OTTER_ENGINE") is neither docker nor podman (a path to either works)" ;;
+    esac
+    OTTER_ROOTLESS=
+    if [ "$OTTER_ENGINE_KIND" = podman ] && [ "$(id -u)" != 0 ]; then
+        OTTER_ROOTLESS=1
+    fi
+    if [ -z "${OTTER_DRY_RUN:-}" ] && ! command -v "$OTTER_ENGINE" >/dev/null 2>&1; then
+        if [ "$OTTER_ENGINE_KIND" = podman ]; then
+            otter_die "$OTTER_ENGINE not found on PATH; install Podman, or unset OTTER_DOCKER to use Docker"
+        fi
+        otter_die "$OTTER_ENGINE not found on PATH; install Docker (and the NVIDIA Container Toolkit for GPUs), or set OTTER_DOCKER=podman"
+    fi
+}
+
+# otter_gpu_options VALUE: append the GPU options for OTTER_GPUS=VALUE to OTTER_RUN_OPTS.
+otter_gpu_options() {
+    local value="$1" ids id count
+    if [ "$OTTER_ENGINE_KIND" = docker ]; then
+        OTTER_RUN_OPTS+=(--gpus "$value")
+        return
+    fi
+    # Podman reaches NVIDIA GPUs through CDI (`nvidia-ctk cdi generate`): one --device per GPU.
+    value="${value//\"/}"
+    case "$value" in
+        all) ids=(all) ;;
+        device=*)
+            IFS=, read -ra ids <<<"${value#device=}"
+            ;;
+        *)
+            if ! [[ $value =~ ^[0-9]{1,3}$ ]] || ((10#$value == 0)); then
+                otter_die "OTTER_GPUS=$(otter_quote "$1") is not all, none, a count or device=0,1,..."
+            fi
+            count="$((10#$value))"
+            ids=()
+            for ((id = 0; id < count; id++)); do
+                ids+=("$id")
+            done
+            ;;
+    esac
+    if [ -z "${ids[*]-}" ]; then
+        otter_die "OTTER_GPUS=$(otter_quote "$1") is not all, none, a count or device=0,1,..."
+    fi
+    for id in "${ids[@]}"; do
+        if ! [[ $id =~ ^[A-Za-z0-9-]+$ ]]; then
+            otter_die "OTTER_GPUS=$(otter_quote "$1") is not all, none, a count or device=0,1,..."
+        fi
+        OTTER_RUN_OPTS+=(--device "nvidia.com/gpu=$id")
+    done
+}
+
 # otter_mount HOST CONTAINER: append a bind mount to OTTER_RUN_OPTS.
 otter_mount() {
     if [[ $1 == *:* || $2 == *:* ]]; then
@@ -67,22 +127,25 @@ otter_mount() {
     OTTER_RUN_OPTS+=(-v "$1:$2")
 }
 
-# otter_run_options: fill OTTER_RUN_OPTS and OTTER_IMAGE from the environment.
+# otter_run_options: fill OTTER_RUN_OPTS and OTTER_IMAGE from the environment (and the engine
+# variables of otter_engine).
 otter_run_options() {
     OTTER_IMAGE="${OTTER_IMAGE:-otter_base_image}"
     local shm="${OTTER_SHM_SIZE:-16g}" ncpu cpuset data
 
-    if [ -z "${OTTER_DRY_RUN:-}" ] && ! command -v docker >/dev/null 2>&1; then
-        otter_die "docker not found on PATH; install Docker (and the NVIDIA Container Toolkit for GPUs)"
-    fi
+    otter_engine
 
     # --init reaps the processes DataLoader workers leave behind and forwards Ctrl-C / SIGTERM.
     OTTER_RUN_OPTS=(--rm --init)
     if [ -t 0 ]; then
         OTTER_RUN_OPTS+=(-it)
     fi
-    # The entrypoint runs the command as this user, so files written to mounts belong to you.
-    OTTER_RUN_OPTS+=(-e "USER_ID=$(id -u)" -e "GROUP_ID=$(id -g)")
+    if [ -z "$OTTER_ROOTLESS" ]; then
+        # The entrypoint runs the command as this user, so files written to mounts belong to you.
+        OTTER_RUN_OPTS+=(-e "USER_ID=$(id -u)" -e "GROUP_ID=$(id -g)")
+    fi
+    # Rootless podman: the container's root is you (user namespace), so files written to mounts
+    # already belong to you; switching to your id inside would map it to a subordinate id.
     if [ -n "${OTTER_DEBUG:-}" ]; then
         OTTER_RUN_OPTS+=(-e "OTTER_DEBUG=$OTTER_DEBUG")
     fi
@@ -94,10 +157,10 @@ otter_run_options() {
         none) ;;
         "")
             if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-                OTTER_RUN_OPTS+=(--gpus all)
+                otter_gpu_options all
             fi
             ;;
-        *) OTTER_RUN_OPTS+=(--gpus "$OTTER_GPUS") ;;
+        *) otter_gpu_options "$OTTER_GPUS" ;;
     esac
 
     if ! [[ $shm =~ ^[0-9]+[bkmgBKMG]?$ ]]; then
@@ -135,15 +198,16 @@ otter_is_identifier() {
     [[ -n $1 && $1 != [0-9]* && $rest != *[[:print:][:cntrl:]]* ]]
 }
 
-# otter_exec_docker ARGS...: run docker, or with OTTER_DRY_RUN set print the command (shell-quoted) instead.
+# otter_exec_docker ARGS...: run the engine, or with OTTER_DRY_RUN set print the command
+# (shell-quoted) instead.
 otter_exec_docker() {
     local quoted
     if [ -n "${OTTER_DRY_RUN:-}" ]; then
-        printf -v quoted ' %q' docker "$@"
+        printf -v quoted ' %q' "$OTTER_ENGINE" "$@"
         printf '%s\n' "${quoted:1}"
         exit 0
     fi
-    exec docker "$@"
+    exec "$OTTER_ENGINE" "$@"
 }
 
 otter_usage() {
@@ -153,9 +217,9 @@ Usage: bash $OTTER_PROJECT/docker/$OTTER_SCRIPT <cfg_name> [key.path=value ...]
 Runs \`python -m $OTTER_PROJECT.model $1 <cfg_name> [key.path=value ...]\` in the Otter image,
 with $OTTER_PROJECT/ mounted at /code/$OTTER_PROJECT. Configs live in $OTTER_PROJECT/config/<cfg_name>.yaml.
 
-Environment: OTTER_IMAGE (otter_base_image), OTTER_GPUS (all when nvidia-smi works; none),
-OTTER_SHM_SIZE (16g), OTTER_CPUSET (all cores), OTTER_DATA_DIR (a folder to mount at the same path);
-OTTER_DRY_RUN=1 prints the docker command instead of running it.
+Environment: OTTER_DOCKER (docker; or podman), OTTER_IMAGE (otter_base_image), OTTER_GPUS (all
+when nvidia-smi works; none), OTTER_SHM_SIZE (16g), OTTER_CPUSET (all cores), OTTER_DATA_DIR (a
+folder to mount at the same path); OTTER_DRY_RUN=1 prints the command instead of running it.
 EOF
 }
 

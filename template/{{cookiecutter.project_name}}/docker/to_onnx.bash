@@ -4,8 +4,8 @@
 #
 #   bash MyProj/docker/to_onnx.bash <cfg_name> [key.path=value ...]
 #
-# Settings come from the environment (OTTER_IMAGE, OTTER_GPUS, OTTER_SHM_SIZE, OTTER_CPUSET,
-# OTTER_DATA_DIR); see _docker_common.bash beside this file.
+# Settings come from the environment (OTTER_DOCKER: docker or podman, OTTER_IMAGE, OTTER_GPUS,
+# OTTER_SHM_SIZE, OTTER_CPUSET, OTTER_DATA_DIR); see _docker_common.bash beside this file.
 set -euo pipefail
 
 # shellcheck source=SCRIPTDIR/_docker_common.bash

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .geometry import BORDER_REACH
+
 __all__ = ["FPNNeck", "CornerHeatmapHead", "decode_heatmaps_torch", "HeatmapLoss", "HEATMAP_LOSSES"]
 
 #: Kinds accepted by :class:`HeatmapLoss`.
@@ -115,7 +117,8 @@ def decode_heatmaps_torch(heatmaps: torch.Tensor, stride: float = 1.0, eps: floa
     """Sub-pixel peaks of ``batch x k x h x w`` probability maps; exports to ONNX (opset >= 11).
 
     The arg-max cell, refined by a parabola through ``log`` of it and its neighbours
-    along each axis (exact for Gaussian peaks); the same numbers as
+    along each axis (exact for Gaussian peaks; on a border cell the peak may lie up
+    to ``BORDER_REACH`` cells outside the map); the same numbers as
     :func:`otter.geometry.decode_heatmaps` with ``method="quadratic"``.
 
     Returns:
@@ -133,18 +136,27 @@ def decode_heatmaps_torch(heatmaps: torch.Tensor, stride: float = 1.0, eps: floa
         pos = yy.clamp(0, h - 1) * w + xx.clamp(0, w - 1)
         return torch.gather(logs, 2, pos.unsqueeze(-1)).squeeze(-1)
 
-    centre = at(y, x)
-    dx = _parabola_shift(at(y, x - 1), centre, at(y, x + 1), (x > 0) & (x < w - 1))
-    dy = _parabola_shift(at(y - 1, x), centre, at(y + 1, x), (y > 0) & (y < h - 1))
-    cells = torch.stack([x.to(heatmaps.dtype) + dx, y.to(heatmaps.dtype) + dy], dim=-1)
+    dtype = heatmaps.dtype
+    px, py = x.to(dtype), y.to(dtype)
+    if w >= 3:
+        cx = x.clamp(1, w - 2)
+        px = _refine(x, cx, at(y, cx - 1), at(y, cx), at(y, cx + 1), w)
+    if h >= 3:
+        cy = y.clamp(1, h - 2)
+        py = _refine(y, cy, at(cy - 1, x), at(cy, x), at(cy + 1, x), h)
+    cells = torch.stack([px, py], dim=-1)
     return (cells + 0.5) * stride - 0.5, scores
 
 
-def _parabola_shift(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
-    curvature = left - 2 * centre + right
+def _refine(peak: torch.Tensor, centre: torch.Tensor, left: torch.Tensor, mid: torch.Tensor, right: torch.Tensor, length: int) -> torch.Tensor:
+    """Torch twin of ``otter.geometry._refine``: the parabola's vertex, kept near the peak."""
+    curvature = left - 2 * mid + right
     safe = torch.where(curvature < 0, curvature, torch.full_like(curvature, -1.0))
-    shift = torch.where(curvature < 0, 0.5 * (left - right) / safe, torch.zeros_like(curvature))
-    return torch.where(inside, shift.clamp(-0.5, 0.5), torch.zeros_like(shift))
+    peak_f = peak.to(mid.dtype)
+    vertex = torch.where(curvature < 0, centre.to(mid.dtype) + 0.5 * (left - right) / safe, peak_f)
+    low = torch.where(peak > 0, peak_f - 0.5, torch.full_like(peak_f, -BORDER_REACH))
+    high = torch.where(peak < length - 1, peak_f + 0.5, torch.full_like(peak_f, length - 1 + BORDER_REACH))
+    return torch.maximum(torch.minimum(vertex, high), low)
 
 
 class HeatmapLoss(nn.Module):

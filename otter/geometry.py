@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[Sequence[float]]]
+#: How far beyond a map's border (in cells) the quadratic decoder may place a peak.
+BORDER_REACH = 1.0
 #: Fractions of the document diagonal at which PCK (percentage of correct keypoints) is reported.
 PCK_LEVELS: Tuple[float, ...] = (0.01, 0.02, 0.05)
 
@@ -318,7 +320,9 @@ def decode_heatmaps(heatmaps: np.ndarray, stride: float = 1.0, method: str = "qu
 
     ``quadratic``: the arg-max cell, refined by fitting a parabola to ``log(heatmap)``
     through it and its two neighbours along each axis. A Gaussian's log is a
-    parabola, so a Gaussian peak is found exactly; the shift is clamped to half a cell.
+    parabola, so a Gaussian peak is found exactly; the shift is clamped to half a
+    cell, except on a border cell, where the fit uses the border and the next two
+    cells and may place the peak up to :data:`BORDER_REACH` cells outside the map.
     ``argmax``: the arg-max cell's centre.
 
     Args:
@@ -350,18 +354,31 @@ def decode_heatmaps(heatmaps: np.ndarray, stride: float = 1.0, method: str = "qu
         def value(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
             return np.log(np.maximum(maps[rows, np.clip(yy, 0, height - 1), np.clip(xx, 0, width - 1)], eps))
 
-        centre = value(y, x)
-        px = px + _parabola_shift(value(y, x - 1), centre, value(y, x + 1), (x > 0) & (x < width - 1))
-        py = py + _parabola_shift(value(y - 1, x), centre, value(y + 1, x), (y > 0) & (y < height - 1))
+        if width >= 3:
+            cx = np.clip(x, 1, width - 2)
+            px = _refine(x, cx, value(y, cx - 1), value(y, cx), value(y, cx + 1), width)
+        if height >= 3:
+            cy = np.clip(y, 1, height - 2)
+            py = _refine(y, cy, value(cy - 1, x), value(cy, x), value(cy + 1, x), height)
     points = heatmap_to_image(np.stack([px, py], axis=-1), stride)
     return points.reshape(*lead, 2), scores.reshape(lead)
 
 
-def _parabola_shift(left: np.ndarray, centre: np.ndarray, right: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    curvature = left - 2 * centre + right
+def _refine(peak: np.ndarray, centre: np.ndarray, left: np.ndarray, mid: np.ndarray, right: np.ndarray, length: int) -> np.ndarray:
+    """The vertex of the parabola through three log-values around ``centre``, kept near ``peak``.
+
+    Inside the map the arg-max cell is the middle sample, and the vertex stays within
+    half a cell of it. On a border cell the three samples are the border and its two
+    inner neighbours, and the vertex may lie up to :data:`BORDER_REACH` cells beyond the
+    border: a corner just outside the image still leaves the rising half of its
+    Gaussian, which locates it.
+    """
+    curvature = left - 2 * mid + right
     with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    return np.where(inside, np.clip(shift, -0.5, 0.5), 0.0)
+        vertex = np.where(curvature < 0, centre + 0.5 * (left - right) / curvature, peak.astype(np.float64))
+    low = np.where(peak > 0, peak - 0.5, -BORDER_REACH)
+    high = np.where(peak < length - 1, peak + 0.5, length - 1 + BORDER_REACH)
+    return np.clip(vertex, low, high)
 
 
 # --------------------------------------------------------------------------- #

@@ -13,7 +13,7 @@ from otter.photo import PAGE_SHAPES, page_corners, photograph, random_quad, rend
 
 def test_torch_decoder_finds_gaussian_peaks_exactly_and_agrees_with_numpy():
     rng = np.random.default_rng(0)
-    cells = np.stack([rng.uniform(2, 29, (3, 4)), rng.uniform(2, 21, (3, 4))], axis=-1)  # batch 3, 4 corners
+    cells = np.stack([rng.uniform(-0.9, 31.9, (3, 4)), rng.uniform(-0.9, 23.9, (3, 4))], axis=-1)  # batch 3, 4 corners
     points = heatmap_to_image(cells, 4)
     maps = np.stack([render_heatmaps(p, (24, 32), stride=4, sigma=1.5) for p in points])
     found, scores = decode_heatmaps_torch(torch.from_numpy(maps).double(), stride=4)

@@ -30,8 +30,8 @@ SQUARE = np.array([[0, 0], [4, 0], [4, 4], [0, 4]], float)
 def test_quadratic_decode_finds_gaussian_peaks_exactly(stride, sigma):
     rng = np.random.default_rng(stride * 10 + int(sigma * 2))
     size = (24, 20)  # height, width
-    # Keep peaks at least 2 cells from the border, where all three samples per axis exist.
-    cells = np.stack([rng.uniform(2, size[1] - 3, 4), rng.uniform(2, size[0] - 3, 4)], axis=1)
+    # Anywhere on the map, border cells included.
+    cells = np.stack([rng.uniform(-0.5, size[1] - 0.5, 4), rng.uniform(-0.5, size[0] - 0.5, 4)], axis=1)
     points = heatmap_to_image(cells, stride)
     maps = render_heatmaps(points, size, stride, sigma)
     found, scores = decode_heatmaps(maps, stride)
@@ -58,12 +58,16 @@ def test_decode_batches_and_scaled_peaks():
     assert np.all(scores <= 0.4 + 1e-6)
 
 
-def test_decode_clamps_at_the_border_and_rejects_unknown_methods():
-    maps = render_heatmaps([[-3.0, 5.0]], (8, 8))  # the peak is outside the map
-    found, _ = decode_heatmaps(maps)
-    assert found[0, 0] == pytest.approx(0.0) and found[0, 1] == pytest.approx(5.0, abs=1e-5)
+def test_decode_reaches_just_past_the_border_and_no_further():
+    # Peaks on the border cell or up to one cell outside: the rising half of the Gaussian locates them.
+    for x in (0.2, -0.4, -0.9, 7.6):
+        found, _ = decode_heatmaps(render_heatmaps([[x, 5.0]], (8, 8)))
+        np.testing.assert_allclose(found[0], [x, 5.0], atol=1e-5)
+    # Further out, the answer stops one cell beyond the border.
+    found, _ = decode_heatmaps(render_heatmaps([[-3.0, 5.0]], (8, 8)))
+    assert found[0, 0] == pytest.approx(-1.0) and found[0, 1] == pytest.approx(5.0, abs=1e-5)
     with pytest.raises(ValueError, match="method"):
-        decode_heatmaps(maps, method="centroid")
+        decode_heatmaps(render_heatmaps([[3.0, 5.0]], (8, 8)), method="centroid")
 
 
 def test_heatmap_cell_centres_map_back_and_forth():

@@ -1,0 +1,49 @@
+"""ONNX export of the MRZ reader: the band in, per-step character logits of each line out."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from otter import ONNX_WRAPPERS
+
+__all__ = ["WarpMRZReader"]
+
+
+@ONNX_WRAPPERS.register()
+class WarpMRZReader(nn.Module):
+    """Encoder + sequence head of a trained :class:`MRZReaderModel`.
+
+    The output stays logits (greedy CTC needs only their argmax, a score the softmax of
+    the best class); the alphabet, blank index and input size travel in the metadata.
+
+    Args:
+        model: The trained LightningModule (its parts are shared, not copied).
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.encoder = model.encoder
+        self.head = model.head
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """``batch x 1 x H x W`` float in ``[0, 1]`` -> ``batch x 3 x T x classes`` logits."""
+        return self.head(self.encoder(img))
+
+
+def to_onnx(cfg_name: str, *overrides: str) -> str:
+    """Export the best checkpoint of the latest run of ``cfg_name`` to a verified ONNX file.
+
+    Returns the path of ``runs/<cfg_name>/<run_id>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
+    """
+    from otter.export import export_run
+
+    from . import model
+    from .trainer import MODULES, PROJECT_DIR
+
+    report = export_run(cfg_name, root=PROJECT_DIR, stem="config", network=model, overrides=overrides, modules=MODULES)
+    diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in report["max_abs_diff"].items())
+    print(f"checkpoint: {report['checkpoint']}")
+    print(f"onnx:       {report['path']} (opset {report['opset']}, {report['params']:,} params, {report['macs']:,} MACs)")
+    print(f"parity:     max |onnxruntime - torch| {diffs} (tolerance 1e-4)")
+    return report["path"]

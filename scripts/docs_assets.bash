@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Train each task's default config on CPU and copy its previews and final metrics into
+# docs/assets/demo/<task>/, where the task pages show them. The site builds without them.
+# Usage: bash scripts/docs_assets.bash [TASK ...] [--override key.path=value ...]
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/_venv.bash
+source scripts/_venv.bash
+otter_venv
+exec "$OTTER_PY" docs/_gen/demo_assets.py "$@"

@@ -129,6 +129,10 @@ def check_options(
         option_keys: Key path per option where it does not live under ``key``
             (values merged in from ``global_settings``).
 
+    A class whose ``**kwargs`` go on to another callable names it as ``OTTER_KWARGS_TARGET``
+    (the callable, or ``"module:attribute"`` so a heavy import waits until it is needed);
+    options the class does not take itself are then checked against that callable.
+
     Raises:
         OtterConfigError: an option the target does not take, a missing required one, or a wrong type.
     """
@@ -138,6 +142,7 @@ def check_options(
     except (TypeError, ValueError):
         return  # builtins without a signature are not checked
     accepts_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    forward = getattr(target, "OTTER_KWARGS_TARGET", None) if accepts_any else None
     named = {
         n: p for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self"
     }
@@ -153,6 +158,15 @@ def check_options(
                 listing = ", ".join(accepted[:12]) + (", ..." if len(accepted) > 12 else "")
                 hint = f"; it takes: {listing or 'nothing'}"
             raise OtterConfigError(f"{name} has no option {opt!r}{hint}", file, where(opt))
+    if forward is not None:
+        # The class passes its **kwargs on: check them against what receives them.
+        receiver = _import_target(forward) if isinstance(forward, str) else forward
+        rest = {k: v for k, v in options.items() if k not in named}
+        try:
+            filled = tuple(inspect.signature(receiver).parameters)  # what the class fills in is not required here
+        except (TypeError, ValueError):
+            filled = ()
+        check_options(receiver, rest, file=file, key=key, provided=filled, option_keys=option_keys)
     for n, p in named.items():
         if p.default is p.empty and n not in options and n not in skip and n not in provided:
             raise OtterConfigError(f"{name} needs option {n!r}", file, key)
@@ -160,6 +174,16 @@ def check_options(
     for opt, value in options.items():
         if opt in hints and value is not None and not _type_ok(hints[opt], value):
             raise OtterConfigError(f"{name} expects {_type_name(hints[opt])}, got {value!r}", file, where(opt))
+
+
+def _import_target(spec: str) -> Any:
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    target: Any = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        target = getattr(target, part)
+    return target
 
 
 def _resolve_entry(
@@ -338,6 +362,8 @@ def validate_config(
 _DERIVED_STEPS = {"total_iters": 100, "total_steps": 100, "T_max": 100, "warmup_iters": 10, "warmup_steps": 10}
 # How torch's optimizers name their options in their messages.
 _MESSAGE_WORDS = {"learning rate": "lr", "beta parameter": "betas", "epsilon": "eps", "momentum": "momentum"}
+# Loggers whose writer is a local file (made lazily with the logger's **kwargs).
+_LOCAL_EXPERIMENT = ("TensorBoardLogger", "CSVLogger")
 # Accelerators that need hardware: on a machine without it, check the rest on the CPU.
 _HARDWARE = ("gpu", "cuda", "mps", "tpu", "hpu")
 
@@ -453,7 +479,10 @@ def _probe_loggers(data: Mapping[str, Any], file: Optional[str], tmp: str) -> No
         # Always inside the throwaway folder: probing writes nowhere else.
         options["save_dir"] = f"{tmp}/logs"
         try:
-            resolve_or_raise(entry["name"], LOGGERS, file, f"{key}.name")(**options)
+            logger = resolve_or_raise(entry["name"], LOGGERS, file, f"{key}.name")(**options)
+            if entry["name"] in _LOCAL_EXPERIMENT:
+                # Their **kwargs reach the writer only when it is made: make it, in the throwaway folder.
+                logger.experiment  # noqa: B018
         except OtterConfigError:
             raise
         except ModuleNotFoundError as e:

@@ -112,3 +112,30 @@ def test_train_refuses_in_its_set_up_with_the_same_line_and_no_run_folder(projec
         otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["optimizer.options.lr=-0.1"])
     assert str(e.value) == f"{project / 'config' / 'tiny.yaml'}: optimizer.options.lr: AdamW refuses this: Invalid learning rate: -0.1"
     assert not (project / "runs").exists()
+
+
+class PassesKwargsOn:
+    """A project class whose **kwargs go to torch.nn.Conv2d."""
+
+    OTTER_KWARGS_TARGET = "torch.nn:Conv2d"
+
+    def __init__(self, channels: int = 3, **kwargs):
+        self.kwargs = kwargs
+
+
+def test_options_passed_on_through_kwargs_are_checked_where_they_land():
+    from otter.errors import OtterConfigError
+    from otter.validate import check_options
+
+    check_options(PassesKwargsOn, {"channels": 3, "kernel_size": 3, "padding": 1}, file="c.yaml", key="model.neck.options")
+    with pytest.raises(OtterConfigError) as e:
+        check_options(PassesKwargsOn, {"channels": 3, "paddin": 1}, file="c.yaml", key="model.neck.options")
+    assert str(e.value) == "c.yaml: model.neck.options.paddin: Conv2d has no option 'paddin' (did you mean 'padding' or 'padding_mode'?)"
+    with pytest.raises(OtterConfigError, match=r"c\.yaml: model\.neck\.options\.padding: Conv2d expects"):
+        check_options(PassesKwargsOn, {"padding": [1.5]}, file="c.yaml", key="model.neck.options")
+
+
+def test_a_logger_option_its_writer_refuses_is_caught(tmp_path, capsys):
+    code, path, out = check(tmp_path, capsys, "logger.options={flush_secs: 1, no_such_writer_option: 2}")
+    assert code == 2, out
+    assert out.err.strip().startswith(f"{path}: logger.options.no_such_writer_option: TensorBoardLogger refuses this"), out.err

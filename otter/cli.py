@@ -103,17 +103,24 @@ def _template_tasks() -> List[str]:
     return list(json.loads((_template_dir() / "cookiecutter.json").read_text())["task"])
 
 
-def _load_hook_rules() -> Any:
-    """The template's own pre-generation checks, so `otter new` refuses exactly what cookiecutter refuses."""
+def _load_hook(name: str) -> Any:
+    """One of the template's hooks as a module, so `otter new` refuses exactly what cookiecutter refuses."""
     import importlib.util
-
     from importlib.resources import as_file
 
-    with as_file(_template_dir() / "hooks" / "pre_gen_project.py") as path:
-        spec = importlib.util.spec_from_file_location("_otter_template_hook", path)
+    with as_file(_template_dir() / "hooks" / f"{name}.py") as path:
+        spec = importlib.util.spec_from_file_location(f"_otter_template_{name}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+def _available_tasks() -> List[str]:
+    """The template's tasks whose folder meets the contract in ``_tasks/TASKS.md``."""
+    from importlib.resources import as_file
+
+    with as_file(_template_dir() / "{{cookiecutter.project_name}}") as base:
+        return _load_hook("post_gen_project").available_tasks(Path(base) / "_tasks", Path(base))
 
 
 def cmd_new(args: argparse.Namespace) -> int:
@@ -122,10 +129,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     from cookiecutter.exceptions import CookiecutterException, OutputDirExistsException
     from cookiecutter.main import cookiecutter
 
-    rules = _load_hook_rules()
-    problem = rules.problem(args.name)
-    if not problem and args.task not in rules.AVAILABLE_TASKS:
-        problem = f"task {args.task!r} is not available yet; available: {', '.join(rules.AVAILABLE_TASKS)}"
+    problem = _load_hook("pre_gen_project").problem(args.name)
+    available = _available_tasks()
+    if not problem and args.task not in available:
+        problem = f"task {args.task!r} is not available yet; available: {', '.join(available)}"
     if problem:
         raise OtterError(problem)
     target = Path(args.output_dir) / args.name
@@ -149,7 +156,7 @@ def cmd_new(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(
         prog="otter",

@@ -1,5 +1,6 @@
 """The template, baked for real with pytest-cookies and cookiecutter, used the way a user uses it."""
 
+import importlib.util
 import json
 import os
 import shutil
@@ -41,32 +42,123 @@ def project_cmd(folder: Path, *args: str, check: bool = False) -> subprocess.Com
     return out
 
 
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(f"_hook_{name}", REPO / "template" / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOOK = load_hook("post_gen_project")
+BASE = REPO / "template" / "{{cookiecutter.project_name}}"
+TASK_DIRS = sorted(p.name for p in (BASE / "_tasks").iterdir() if p.is_dir() and p.name != "__pycache__")
+# The tasks a user can generate: those whose folder meets the contract in _tasks/TASKS.md.
+TASKS = HOOK.available_tasks(BASE / "_tasks", BASE)
+
+
+def bake(out: Path, task: str, template: Path = REPO / "template", name: str = "MyProj") -> Path:
+    from cookiecutter.main import cookiecutter
+
+    return Path(cookiecutter(str(template), no_input=True, output_dir=str(out), extra_context={"project_name": name, "task": task}))
+
+
 @pytest.fixture(scope="module")
 def baked(tmp_path_factory):
     """A classifier project baked by cookiecutter from this repository's template."""
-    from cookiecutter.main import cookiecutter
-
     out = tmp_path_factory.mktemp("baked")
-    cookiecutter(str(REPO / "template"), no_input=True, output_dir=str(out), extra_context={"project_name": "MyProj", "task": "classifier"})
+    bake(out, "classifier")
     return out
 
 
-def test_bake_makes_the_documented_layout(cookies):
-    result = cookies.bake(template=str(REPO / "template"), extra_context={"project_name": "MyProj", "task": "classifier"})
-    assert result.exit_code == 0, result.exception
-    root = Path(result.project_path)
-    for path in (
-        "README.md", ".gitignore", "__init__.py", "infer.py",
-        "config/default.yaml", "config/gpu.yaml", "config/finetune.yaml",
-        "model/__init__.py", "model/__main__.py", "model/trainer.py", "model/to_onnx.py",
-        "model/model.py", "model/dataset.py", "model/component.py",
-        "docker/train.bash", "docker/to_onnx.bash", "tests/conftest.py",
-    ):
+@pytest.fixture(scope="module", params=TASKS)
+def baked_task(request, tmp_path_factory):
+    """``(folder holding MyProj, task)`` for each available task."""
+    out = tmp_path_factory.mktemp(f"baked_{request.param}")
+    bake(out, request.param)
+    return out, request.param
+
+
+def test_the_classifier_is_available():
+    assert "classifier" in TASKS
+
+
+@pytest.mark.parametrize("task", TASK_DIRS)
+def test_every_task_folder_meets_the_contract(task):
+    assert HOOK.task_problems(BASE / "_tasks", task, BASE) == []
+
+
+def test_contract_lists_what_the_base_imports():
+    contract = HOOK.contract(BASE / "_tasks")
+    assert {"config/default.yaml", "model/__init__.py", "infer.py", "README.md", "tests/"} <= set(contract)
+    assert contract["model/__init__.py"] == ["main_<task>_train", "main_<task>_torch2onnx"]
+    trainer = (BASE / "model" / "trainer.py").read_text()
+    # Every task module the base imports is in the contract.
+    for module in ("component", "dataset", "model", "to_onnx"):
+        assert module in trainer and f"model/{module}.py" in contract
+
+
+def test_bake_makes_the_documented_layout(baked_task):
+    out, task = baked_task
+    root = out / "MyProj"
+    for path in (".gitignore", "__init__.py", "model/__main__.py", "model/trainer.py", "docker/train.bash", "docker/to_onnx.bash", "tests/conftest.py"):
         assert (root / path).is_file(), path
+    for path in HOOK.contract(BASE / "_tasks"):
+        target = root / path
+        assert target.is_dir() if path.endswith("/") else target.is_file(), path
     assert not (root / "_tasks").exists()
+    assert [p for p in root.rglob("*") if p.name == "__pycache__" or p.suffix in (".pyc", ".pyo")] == []
     assert "runs/" in (root / ".gitignore").read_text().split()
     assert "MyProj" in (root / "README.md").read_text() and "{{" not in (root / "README.md").read_text()
     assert os.access(root / "docker" / "train.bash", os.X_OK)
+
+
+def test_bake_from_a_template_with_byte_code_leaves_none(tmp_path):
+    # An installed template (otter new) may hold __pycache__ folders next to its sources.
+    template = tmp_path / "template"
+    shutil.copytree(REPO / "template", template, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in (template / "{{cookiecutter.project_name}}" / "model", template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "model"):
+        (folder / "__pycache__").mkdir()
+        (folder / "__pycache__" / "trainer.cpython-311.pyc").write_bytes(b"\x00\x01binary")
+    root = bake(tmp_path / "out", "classifier", template)
+    assert [p for p in root.rglob("*") if p.name == "__pycache__" or p.suffix == ".pyc"] == []
+
+
+def copy_template(tmp_path: Path) -> Path:
+    template = tmp_path / "template"
+    shutil.copytree(REPO / "template", template, ignore=shutil.ignore_patterns("__pycache__"))
+    return template
+
+
+def test_an_overlay_file_that_would_overwrite_a_base_file_is_refused(tmp_path):
+    template = copy_template(tmp_path)
+    overlay = template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "model" / "trainer.py"
+    overlay.write_text("# would replace the base's trainer\n")
+    bake_refused(tmp_path / "out", template, task="classifier", message="_tasks/classifier/model/trainer.py would overwrite the base's model/trainer.py")
+
+
+def test_a_task_missing_a_contract_file_is_refused(tmp_path):
+    template = copy_template(tmp_path)
+    (template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "config" / "gpu.yaml").unlink()
+    bake_refused(tmp_path / "out", template, task="classifier", message="_tasks/classifier/config/gpu.yaml is missing")
+
+
+def test_a_task_without_its_entry_points_is_refused(tmp_path):
+    template = copy_template(tmp_path)
+    init = template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "model" / "__init__.py"
+    init.write_text(init.read_text().replace("main_classifier_torch2onnx", "export_it"))
+    bake_refused(tmp_path / "out", template, task="classifier", message="does not define main_classifier_torch2onnx")
+
+
+def test_a_new_task_folder_that_meets_the_contract_is_available(tmp_path):
+    template = copy_template(tmp_path)
+    tasks = template / "{{cookiecutter.project_name}}" / "_tasks"
+    shutil.copytree(tasks / "classifier", tasks / "sorter")
+    init = tasks / "sorter" / "model" / "__init__.py"
+    init.write_text(init.read_text().replace("main_classifier_", "main_sorter_"))
+    base = template / "{{cookiecutter.project_name}}"
+    assert "sorter" in HOOK.available_tasks(tasks, base)
+    (tasks / "sorter" / "infer.py").unlink()
+    assert "sorter" not in HOOK.available_tasks(tasks, base)
 
 
 def test_root_nested_template_file_points_at_template():
@@ -74,36 +166,44 @@ def test_root_nested_template_file_points_at_template():
     assert [t["path"] for t in config["templates"].values()] == ["./template"]
 
 
-def bake_refused(tmp_path, **context):
-    from cookiecutter.exceptions import FailedHookException
-    from cookiecutter.main import cookiecutter
-
-    with pytest.raises(FailedHookException):
-        cookiecutter(str(REPO / "template"), no_input=True, output_dir=str(tmp_path), extra_context=context)
-    assert list(tmp_path.iterdir()) == []
+def bake_refused(out: Path, template: Path = REPO / "template", message: str = "", **context):
+    """Bake in a child process (to read the hook's message); it must fail and leave nothing."""
+    out.mkdir(parents=True, exist_ok=True)
+    context.setdefault("project_name", "MyProj")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, json; from cookiecutter.main import cookiecutter; "
+         "cookiecutter(sys.argv[1], no_input=True, output_dir=sys.argv[2], extra_context=json.loads(sys.argv[3]))",
+         str(template), str(out), json.dumps(context)],
+        capture_output=True, text=True, env=env(),
+    )
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", ["my-proj", "9lives", "torch", "test", "import"])
 def test_hook_refuses_bad_project_names_and_writes_nothing(tmp_path, name):
-    bake_refused(tmp_path, project_name=name)
+    bake_refused(tmp_path, project_name=name, task="classifier")
 
 
-@pytest.mark.parametrize("task", ["aligner", "mrz"])
-def test_tasks_not_built_yet_say_so_and_write_nothing(tmp_path, task):
-    bake_refused(tmp_path, project_name="MyProj", task=task)
+@pytest.mark.parametrize("task", [t for t in ("classifier", "aligner", "mrz") if t not in TASKS])
+def test_tasks_not_ready_say_so_and_write_nothing(tmp_path, task):
+    bake_refused(tmp_path, task=task, message=f"task {task!r} is not available")
 
 
-def test_exports_keep_the_seed_entry_points(baked):
-    code = "import MyProj.model as m; print(m.main_classifier_train.__name__, m.main_classifier_torch2onnx.__name__)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=baked, env=env(), capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+def test_exports_keep_the_seed_entry_points(baked_task):
+    out, task = baked_task
+    code = f"import MyProj.model as m; print(m.main_{task}_train.__name__, m.main_{task}_torch2onnx.__name__)"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=out, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
-def test_shipped_configs_pass_check(baked):
+def test_shipped_configs_pass_check(baked_task):
+    out, task = baked_task
     for cfg in ("default", "gpu", "finetune"):
-        out = project_cmd(baked, "check", cfg)
-        assert out.returncode == 0, (cfg, out.stderr)
-        assert out.stdout.strip().endswith(": OK")
+        proc = project_cmd(out, "check", cfg)
+        assert proc.returncode == 0, (task, cfg, proc.stderr)
+        assert proc.stdout.strip().endswith(": OK")
 
 
 def test_seed_example_config_passes_check_unchanged(baked):
@@ -163,10 +263,11 @@ def test_seed_example_trains_with_small_cpu_overrides(baked):
     assert (run / "checkpoint" / "last.ckpt").is_file()
 
 
-def test_baked_project_tests_pass(baked):
-    out = subprocess.run(
+def test_baked_project_tests_pass(baked_task):
+    out, task = baked_task
+    proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "MyProj/tests"],
-        cwd=baked, env=env(), capture_output=True, text=True,
+        cwd=out, env=env(), capture_output=True, text=True,
     )
-    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert " passed" in out.stdout.splitlines()[-1] and "failed" not in out.stdout.splitlines()[-1]
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout.splitlines()[-1] and "failed" not in proc.stdout.splitlines()[-1]

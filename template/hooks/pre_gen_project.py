@@ -1,11 +1,13 @@
-"""Refuse a project name that cannot be the import root, before anything is written."""
+"""Refuse a project name that cannot be the import root, before anything is written.
+
+Whether the task is available is decided by the post-generation hook, which sees
+the task folders (see ``_tasks/TASKS.md``).
+"""
 
 import keyword
 import sys
 
 NAME = "{{ cookiecutter.project_name }}"
-TASK = "{{ cookiecutter.task }}"
-AVAILABLE_TASKS = ("classifier",)
 # Modules a project folder would shadow when its parent folder is on sys.path.
 TAKEN = {
     "otter", "torch", "torchvision", "lightning", "pytorch_lightning", "timm", "onnx", "onnxruntime",
@@ -26,8 +28,6 @@ def problem(name: str) -> str:
 
 def main() -> int:
     message = problem(NAME)
-    if not message and TASK not in AVAILABLE_TASKS:
-        message = f"task {TASK!r} is not available yet; available: {', '.join(AVAILABLE_TASKS)}"
     if message:
         print(f"ERROR: {message}", file=sys.stderr)
         return 1

@@ -9,7 +9,8 @@ from . import component, dataset, model, to_onnx
 
 # The project folder: configs in config/, runs in runs/<cfg_name>/<run_id>/.
 PROJECT_DIR = Path(__file__).resolve().parents[1]
-# Modules searched by class name for the names a config uses.
+# The task's modules: importing them registers their classes; they are also searched by
+# class name, for configs and projects written the original Otter way.
 MODULES: Tuple = (model, component, dataset, to_onnx)
 
 

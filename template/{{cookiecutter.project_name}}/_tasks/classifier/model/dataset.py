@@ -26,9 +26,10 @@ import albumentations as A
 import cv2
 import numpy as np
 import torch
-from otter import BorderValueMixin, FillValueMixin, OtterConfigError
 from PIL import Image, ImageDraw, ImageFont
 from torch.utils.data import Dataset
+
+from otter import DATASETS, BorderValueMixin, FillValueMixin, OtterConfigError
 
 __all__ = [
     "SynthDataset",
@@ -430,6 +431,7 @@ def _load_rgb(path: Path, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 
 
+@DATASETS.register()
 class SynthDataset(_Augmenter, Dataset):
     """Synthetic document templates for training, one class per template, generated offline.
 
@@ -537,6 +539,7 @@ class SynthDataset(_Augmenter, Dataset):
         return self._output(self._augment(self.page(label, rng), rng)), label
 
 
+@DATASETS.register()
 class SynthValidDataset(SynthDataset):
     """Unseen templates for validation: ``views_per_class`` fixed views of each.
 
@@ -597,6 +600,7 @@ class SynthValidDataset(SynthDataset):
         return self._output(image), label
 
 
+@DATASETS.register()
 class RealDataset(_Augmenter, Dataset):
     """Images in a folder per class: ``root/<class_name>/*.jpg|png``.
 

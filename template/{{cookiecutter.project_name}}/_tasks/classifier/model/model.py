@@ -15,9 +15,13 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from otter import DATASETS, MODELS, BaseMixin, OtterConfigError
-from otter.registry import resolve
 from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+from otter import MODELS, BaseMixin, OtterConfigError
+from otter.build import make_dataset
+from otter.preview import image_grid, pyplot, save_figure
+from otter.registry import build
+from otter.sections import image_size
 
 from . import component, dataset
 
@@ -104,6 +108,7 @@ def _get(section: Any, key: str, default: Any = None) -> Any:
     return section.get(key, default) if isinstance(section, Mapping) else default
 
 
+@MODELS.register()
 class ClassifierModel(BaseMixin):
     """Backbone + feature head, trained with a margin loss on cosine logits.
 
@@ -127,12 +132,13 @@ class ClassifierModel(BaseMixin):
         self.cfg = cfg
         self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
         model_cfg = cfg["model"]
-        self.image_size = self._image_size(cfg)
+        # The rule every task shares (otter.sections.image_size); the datasets' default otherwise.
+        self.image_size = image_size(cfg) or DEFAULT_IMAGE_SIZE
 
-        self.backbone = self._build(model_cfg["backbone"])
-        self.head = self._build(model_cfg["head"], in_channels_list=self.backbone.channels)
+        self.backbone = build(model_cfg["backbone"], MODELS, component, key="model.backbone")
+        self.head = build(model_cfg["head"], MODELS, component, key="model.head", derived={"in_channels_list": self.backbone.channels})
         loss_cfg = model_cfg["loss"]
-        self.margin = self._build(loss_cfg)
+        self.margin = build(loss_cfg, MODELS, component, key="model.loss")
         embed_dim = int(_get(loss_cfg, "embed_dim") or self.head.embed_dim)
         if embed_dim != self.head.embed_dim:
             raise OtterConfigError(
@@ -155,23 +161,6 @@ class ClassifierModel(BaseMixin):
     # ------------------------------------------------------------------ build
 
     @staticmethod
-    def _image_size(cfg: Mapping[str, Any]) -> Tuple[int, int]:
-        train_options = _get(_get(_get(cfg, "dataset"), "train_options"), "options")
-        for section in (_get(cfg, "global_settings"), _get(cfg, "common"), train_options):
-            size = _get(section, "image_size")
-            if size:
-                height, width = (size, size) if isinstance(size, int) else size
-                return int(height), int(width)
-        return DEFAULT_IMAGE_SIZE
-
-    @staticmethod
-    def _build(entry: Mapping[str, Any], **derived: Any) -> Any:
-        """Build a ``name`` + ``options`` entry, adding the derived arguments it declares in ``OTTER_DERIVED``."""
-        target = resolve(entry["name"], MODELS, component)
-        wanted = getattr(target, "OTTER_DERIVED", ())
-        return target(**dict(entry.get("options") or {}), **{k: v for k, v in derived.items() if k in wanted})
-
-    @staticmethod
     def _num_classes(cfg: Mapping[str, Any]) -> int:
         value = _get(cfg["model"]["loss"], "num_classes", -1)
         num_classes = -1 if value is None else int(value)
@@ -179,12 +168,10 @@ class ClassifierModel(BaseMixin):
             return num_classes
         if num_classes != -1:
             raise OtterConfigError(f"must be a positive count or -1, got {num_classes}", key="model.loss.num_classes")
-        entry = _get(_get(cfg, "dataset"), "train_options")
-        if not entry:
+        # Built as build_dataset builds it; building a dataset only indexes it.
+        train_set = make_dataset(cfg, "train", dataset)
+        if train_set is None:
             raise OtterConfigError("is -1 but there is no dataset.train_options to count classes in", key="model.loss.num_classes")
-        # The same options build_dataset uses; building a dataset only indexes it.
-        options = {**dict(entry.get("options") or {}), **dict(_get(cfg, "global_settings") or {})}
-        train_set = resolve(entry["name"], DATASETS, dataset)(**options)
         return int(train_set.num_classes)
 
     def _check_map_size(self) -> None:
@@ -252,11 +239,7 @@ class ClassifierModel(BaseMixin):
         return list(names) if names is not None and len(names) >= count else [str(i) for i in range(count)]
 
     def _write_previews(self, metrics: Mapping[str, Any], embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display in training jobs
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         out = self.preview_dir
         names = self._class_names(int(labels.max()) + 1)
 
@@ -277,9 +260,7 @@ class ClassifierModel(BaseMixin):
         ax.set(xscale="log", xlim=(1e-5, 1), ylim=(0, 1.02), xlabel="false positive rate", ylabel="true positive rate")
         ax.set_title(f"ROC on unseen classes, AUC {metrics['auc']:.4f}")
         ax.legend(loc="lower right", fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "roc.png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, out / "roc.png")
 
         shown = labels < PCA_CLASSES
         if shown.sum() >= 2:
@@ -294,26 +275,11 @@ class ClassifierModel(BaseMixin):
                 ax.scatter(xy[sel, 0], xy[sel, 1], s=18, label=names[c])
             ax.set_title(f"PCA of embeddings, first {PCA_CLASSES} validation classes")
             ax.legend(fontsize=6, loc="best", markerscale=0.8)
-            fig.tight_layout()
-            fig.savefig(out / "pca.png", dpi=100)
-            plt.close(fig)
+            save_figure(fig, out / "pca.png")
 
         if self._preview is not None and self.current_epoch == 0:
-            self._write_samples(plt, out, names)
-
-    def _write_samples(self, plt: Any, out: Any, names: Sequence[str]) -> None:
-        images, labels = self._preview
-        cols = min(8, len(images))
-        rows = (len(images) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6), squeeze=False)
-        for i, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if i < len(images):
-                ax.imshow(images[i].permute(1, 2, 0).clamp(0, 1).numpy())
-                ax.set_title(names[int(labels[i])], fontsize=5)
-        fig.tight_layout()
-        fig.savefig(out / "valid_samples.png", dpi=100)
-        plt.close(fig)
+            images, labels = self._preview
+            image_grid(list(images), out / "valid_samples.png", titles=[names[int(c)] for c in labels])
 
     # ------------------------------------------------------------------ export
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
+
+from otter import ONNX_WRAPPERS
 
 __all__ = ["WarpFeatureLearning"]
 
 
+@ONNX_WRAPPERS.register()
 class WarpFeatureLearning(nn.Module):
     """Backbone + head of a trained :class:`ClassifierModel`, returning L2-normalised embeddings.
 

@@ -10,14 +10,14 @@ import json
 import pickle
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from otter import OtterConfigError, OtterError
 from PIL import Image
+
+from otter import OtterConfigError
 
 # The project package is the folder that holds this tests/ folder (conftest puts its parent on sys.path).
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -50,43 +50,6 @@ def tiny_cfg(tmp_path: Path, num_classes: int = -1, loss: str = "CosFace") -> di
     }
 
 
-# --------------------------------------------------------------------------- backbone
-
-
-def test_backbone_accepts_timm_prefix_and_reports_channels():
-    backbone = component.Backbone("timm_lcnet_050", pretrained=False)
-    maps = backbone(torch.zeros(2, 3, SIZE, SIZE))
-    assert [m.shape[1] for m in maps] == backbone.channels
-    assert backbone.channels[-1] == 256
-
-
-def test_backbone_unknown_name_is_a_config_error():
-    with pytest.raises(OtterConfigError, match=r"model\.backbone\.options\.name: timm has no model 'lcnet_05x'"):
-        component.Backbone("lcnet_05x")
-
-
-def test_pretrained_without_network_fails_fast_with_one_line(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(component, "_cached_weights", lambda name: None)
-    start = time.perf_counter()
-    with pytest.raises(OtterError) as info:
-        component.Backbone("lcnet_050", pretrained=True)
-    assert time.perf_counter() - start < 5
-    message = str(info.value)
-    assert "\n" not in message and "pretrained: false" in message and "local weights file" in message
-
-
-def test_pretrained_from_a_local_file(tmp_path):
-    import timm
-
-    source = timm.create_model("lcnet_050", pretrained=False)
-    torch.save(source.state_dict(), tmp_path / "weights.pth")
-    backbone = component.Backbone("lcnet_050", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "weights.pth")})
-    assert torch.equal(backbone.model.conv_stem.weight, source.conv_stem.weight)
-    with pytest.raises(OtterConfigError, match="does not exist"):
-        component.Backbone("lcnet_050", pretrained=True, pretrained_cfg_overlay={"file": str(tmp_path / "missing.pth")})
-
-
 # --------------------------------------------------------------------------- heads and margins
 
 HEADS = [
@@ -105,6 +68,18 @@ def test_heads_embed_the_last_map(name):
     out = head([torch.randn(3, 4, 8, 8), torch.randn(3, 12, 4, 4)])
     assert out.shape == (3, 8) and torch.isfinite(out).all()
     assert head.OTTER_DERIVED == ("in_channels_list",)
+
+
+def test_the_original_head_names_are_one_class_with_fixed_flags():
+    from otter import MODELS
+
+    lbn = MODELS.get("FeatureLearningSqueezeLBNHead")(in_dim=64, embed_dim=8, feature_map_size=1)
+    assert type(lbn) is component.FeatureLearningHead
+    assert isinstance(lbn.squeeze, torch.nn.Sequential) and isinstance(lbn.norm, torch.nn.BatchNorm1d)
+    ln = MODELS.get("FeatureLearningLNHead")(in_dim=64, embed_dim=8, feature_map_size=1)
+    assert isinstance(ln.squeeze, torch.nn.Identity) and isinstance(ln.norm, torch.nn.LayerNorm)
+    plain = component.FeatureLearningHead(in_dim=64, embed_dim=8, feature_map_size=1)
+    assert isinstance(plain.norm, torch.nn.Identity) and plain.fc.bias is not None
 
 
 def test_head_refuses_wrong_in_dim_and_map_size():

@@ -7,10 +7,13 @@ subprocess scripts (SIGTERM, DDP).
 from __future__ import annotations
 
 import os
+import random
+import signal
 import time
 from pathlib import Path
 from typing import List, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
@@ -23,9 +26,9 @@ class TinyHead(nn.Module):
 
     OTTER_DERIVED = ("in_dim",)
 
-    def __init__(self, in_dim: int, hidden: int = 8, num_classes: int = 2):
+    def __init__(self, in_dim: int, hidden: int = 8, num_classes: int = 2, dropout: float = 0.0):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -44,6 +47,11 @@ class TinyModel(BaseMixin):
         # Test hooks: slow steps and a marker file, so a test can signal mid-training.
         self.step_sleep = float(os.environ.get("TINY_STEP_SLEEP", "0"))
         self.marker = os.environ.get("TINY_MARKER")
+        # TINY_SIGNAL_AT=STEP:SIGNAL sends this process a real signal (KILL, TERM, INT) at that global step;
+        # TINY_CRASH_AT=STEP raises there.
+        at, _, sig = os.environ.get("TINY_SIGNAL_AT", "").partition(":")
+        self.signal_at = (int(at), getattr(signal, f"SIG{sig}")) if at else None
+        self.crash_at = int(os.environ.get("TINY_CRASH_AT", "-1"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.flatten(x))
@@ -54,6 +62,11 @@ class TinyModel(BaseMixin):
         self.log("loss", loss)
         if self.marker and self.global_step >= 2:
             Path(self.marker).touch()
+        if self.signal_at and self.global_step == self.signal_at[0]:
+            self.signal_at, (_, signum) = None, self.signal_at
+            os.kill(os.getpid(), signum)
+        if self.global_step == self.crash_at:
+            raise RuntimeError(f"planned crash at step {self.crash_at}")
         if self.step_sleep:
             time.sleep(self.step_sleep)
         return loss
@@ -71,17 +84,22 @@ class TinyModel(BaseMixin):
 class TinyDataset(Dataset):
     """Random images whose label is whether the red channel is brighter than the green one."""
 
-    def __init__(self, length: int, image_size: Sequence[int], seed: int = 0):
+    def __init__(self, length: int, image_size: Sequence[int], seed: int = 0, noise: float = 0.0):
         g = torch.Generator().manual_seed(seed)
         h, w = image_size
         self.x = torch.rand(length, 3, h, w, generator=g)
         self.y = (self.x[:, 0].mean((1, 2)) > self.x[:, 1].mean((1, 2))).long()
+        # Random augmentation drawn from the global generators (torch, NumPy, Python), as datasets do.
+        self.noise = noise
 
     def __len__(self) -> int:
         return len(self.x)
 
     def __getitem__(self, i: int):
-        return self.x[i], self.y[i]
+        if not self.noise:
+            return self.x[i], self.y[i]
+        shift = random.random() * self.noise + float(np.random.rand()) * self.noise
+        return self.x[i] + self.noise * torch.randn_like(self.x[i]) + shift, self.y[i]
 
 
 class TinyWrapper(nn.Module):
@@ -194,7 +212,14 @@ def train(root: Path, cfg_name: str = "tiny", overrides: List[str] = ()):
 
 if __name__ == "__main__":
     # `python tinyproj.py ROOT [overrides...]`: used by the SIGTERM and DDP tests.
+    # Through otter's CLI guard, as a project's command: exit codes and one-line errors.
     import sys
 
-    trainer, model, cfg = train(Path(sys.argv[1]), overrides=sys.argv[2:])
-    print(f"RUN_DIR={cfg.root_dir} GLOBAL_STEP={trainer.global_step} EPOCH={trainer.current_epoch}")
+    from otter.cli import run_guarded
+
+    def main() -> int:
+        trainer, model, cfg = train(Path(sys.argv[1]), overrides=sys.argv[2:])
+        print(f"RUN_DIR={cfg.root_dir} GLOBAL_STEP={trainer.global_step} EPOCH={trainer.current_epoch}")
+        return 0
+
+    sys.exit(run_guarded(main, sys.argv[1:]))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import tinyproj
 import torch
 import yaml
 
 import otter
+import tinyproj
 
 pytestmark = pytest.mark.slow
 

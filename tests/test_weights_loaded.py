@@ -13,10 +13,10 @@ from typing import Dict
 
 import numpy as np
 import pytest
-import tinyproj
 import torch
 
 import otter
+import tinyproj
 
 pytestmark = pytest.mark.slow
 

@@ -10,17 +10,7 @@ import importlib
 from typing import Any, List
 
 from .errors import OtterConfigError, OtterError
-from .registry import (
-    CALLBACKS,
-    DATASETS,
-    LOGGERS,
-    LR_SCHEDULERS,
-    MODELS,
-    ONNX_WRAPPERS,
-    OPTIMIZERS,
-    Registry,
-    build,
-)
+from .registry import CALLBACKS, DATASETS, LOGGERS, LR_SCHEDULERS, MODELS, ONNX_WRAPPERS, OPTIMIZERS, Registry, build
 from .version import __version__
 
 _LAZY = {
@@ -52,18 +42,8 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__",
-    "OtterError",
-    "OtterConfigError",
-    "Registry",
-    "build",
-    "MODELS",
-    "DATASETS",
-    "OPTIMIZERS",
-    "LR_SCHEDULERS",
-    "CALLBACKS",
-    "LOGGERS",
-    "ONNX_WRAPPERS",
+    "__version__", "OtterError", "OtterConfigError", "Registry", "build",
+    "MODELS", "DATASETS", "OPTIMIZERS", "LR_SCHEDULERS", "CALLBACKS", "LOGGERS", "ONNX_WRAPPERS",
     *_LAZY,
 ]
 

@@ -378,15 +378,12 @@ def _first_line(error: BaseException) -> str:
 
 
 def export_run(
-    cfg_name: PathLike,
-    root: Optional[PathLike] = None,
-    stem: PathLike = "config",
-    network: Optional[ModuleType] = None,
-    overrides: Sequence[str] = (),
-    modules: Sequence[ModuleType] = (),
-    atol: float = DEFAULT_ATOL,
+    cfg_name: PathLike, root: Optional[PathLike] = None, stem: PathLike = "config", network: Optional[ModuleType] = None,
+    overrides: Sequence[str] = (), modules: Sequence[ModuleType] = (), *, atol: float = DEFAULT_ATOL,
 ) -> Dict[str, Any]:
     """Export a trained run of ``cfg_name`` to ``<run>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
+
+    Takes the project the way :func:`otter.load_model_from_config` does.
 
     The run is the latest one of this config, or ``common.restore_ind``; the checkpoint
     its best one (else ``last.ckpt``), or ``common.restore_ckpt``. The model's

@@ -52,14 +52,12 @@ def tiny_cfg(tmp_path: Path, num_classes: int = -1, loss: str = "CosFace") -> di
 
 # --------------------------------------------------------------------------- heads and margins
 
-HEADS = [
-    "FeatureLearningHead",
-    "FeatureLearningLNHead",
-    "FeatureLearningLBNHead",
-    "FeatureLearningSqueezeHead",
-    "FeatureLearningSqueezeLNHead",
-    "FeatureLearningSqueezeLBNHead",
-]
+# The head class and the original configs' five other names for it.
+HEADS = [name for name in component.__all__ if name.startswith("FeatureLearning")]
+
+
+def test_all_six_original_head_names_are_there():
+    assert len(HEADS) == 6 and "FeatureLearningSqueezeLBNHead" in HEADS
 
 
 @pytest.mark.parametrize("name", HEADS)

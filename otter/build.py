@@ -20,7 +20,7 @@ from .errors import OtterConfigError, OtterError
 from .registry import CALLBACKS, DATASETS, LOGGERS, MODELS, build
 from .runinfo import find_checkpoint, new_run_id, run_folder_free, runs_root
 from .sections import DATASET_SPLITS, dataset_options
-from .validate import Scope
+from .validate import Scope, check_datasets
 
 __all__ = [
     "load_model_from_config",
@@ -60,7 +60,8 @@ def load_project_config(
     Adds ``cfg.name`` (the config name).
     """
     path = find_config(cfg_name, _root(root), stem)
-    scope = Scope(modules=[m for m in modules if m is not None], strict=True)
+    # A dataset may live in the module given later to build_dataset (the seed's way): checked there.
+    scope = Scope(modules=[m for m in modules if m is not None], strict=True, defer_datasets=True)
     cfg = load_config(path, overrides, mode=mode, scope=scope)
     cfg.name = config_name(path)
     return cfg
@@ -176,6 +177,8 @@ def build_dataset(cfg: Config, ds: Optional[ModuleType] = None) -> Tuple[Any, An
     """
     from .resume import make_loader
 
+    # Names and options of the datasets, now that their module is here; before any run folder exists.
+    check_datasets(cfg, ds, file=config_file(cfg))
     loaders = []
     for split in DATASET_SPLITS[:2]:
         dataset = make_dataset(cfg, split, ds)

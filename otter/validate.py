@@ -32,7 +32,7 @@ from .registry import (
 )
 from .schema import fill_defaults, validate_onnx_section, validate_shape
 
-__all__ = ["Scope", "Report", "validate_config", "check_options", "fill_defaults"]
+__all__ = ["Scope", "Report", "validate_config", "check_options", "check_datasets", "fill_defaults", "probe_constructors"]
 
 
 # --------------------------------------------------------------------------- #
@@ -52,6 +52,9 @@ class Scope:
 
     modules: Sequence[ModuleType] = ()
     strict: bool = True
+    #: Dataset names not found in ``modules`` are checked later, when :func:`otter.build_dataset`
+    #: receives the dataset module (the seed's calling convention); ``check`` never defers.
+    defer_datasets: bool = False
 
 
 @dataclass
@@ -194,6 +197,7 @@ def _resolve_entry(
     file: Optional[str],
     key: str,
     project_name: bool,
+    defer: bool = False,
 ) -> Any:
     """Resolve a name; a project name outside a project is only noted as unchecked."""
     try:
@@ -201,6 +205,9 @@ def _resolve_entry(
     except OtterConfigError as e:
         if project_name and not scope.strict:
             report.unchecked.append(f"{key}: {name!r} is not registered here (check it inside its project)")
+            return None
+        if defer:
+            report.unchecked.append(f"{key}: {name!r} is checked when build_dataset receives its module")
             return None
         raise e.located(file, key) from None
 
@@ -236,12 +243,21 @@ def _check_datasets(data: Mapping[str, Any], scope: Scope, report: Report, file:
         if not entry:
             continue
         key = f"dataset.{split}"
-        target = _resolve_entry(entry["name"], DATASETS, scope, report, file, f"{key}.name", project_name=True)
+        target = _resolve_entry(entry["name"], DATASETS, scope, report, file, f"{key}.name", project_name=True, defer=scope.defer_datasets)
         if target is None:
             continue
         options = {**_options(entry), **shared}
         keys = {k: f"global_settings.{k}" for k in shared}
         check_options(target, options, file=file, key=f"{key}.options", option_keys=keys)
+
+
+def check_datasets(data: Mapping[str, Any], *modules: Optional[ModuleType], file: Optional[str] = None) -> None:
+    """Check the dataset entries with the module that holds them, as it arrives (``build_dataset(cfg, ds)``).
+
+    Raises:
+        OtterConfigError: a name found nowhere, or options its class does not take.
+    """
+    _check_datasets(data, Scope([m for m in modules if m is not None], strict=True), Report(), file)
 
 
 def _check_model(model: Mapping[str, Any], scope: Scope, report: Report, file: Optional[str]) -> None:
@@ -307,6 +323,9 @@ def validate_config(
         OtterConfigError: the first problem, with its key path.
     """
     scope = scope or Scope(strict=False)
+    if mode == "check" and scope.defer_datasets:
+        # check is given every module of the project: nothing arrives later.
+        scope = Scope(scope.modules, strict=scope.strict)
     report = Report()
     validate_shape(data, file)
 

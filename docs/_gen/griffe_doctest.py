@@ -1,8 +1,9 @@
-"""Griffe extension: show bare doctest lines of a docstring as Python code.
+"""Griffe extension: docstrings written for Sphinx readers, shown right in Markdown.
 
 A ``>>>`` example outside an ``Examples:`` section is plain text to Markdown, where
-``cfg["common"]`` reads as a link. This wraps each such run of lines (the prompts and
-the output after them) in a fenced ``python`` block.
+``cfg["common"]`` reads as a link: each such run of lines (the prompts and the output
+after them) is wrapped in a fenced ``python`` block. Sphinx cross-reference roles
+(``:class:`Foo```, ``:data:`~otter.MODELS```) become inline code.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import griffe
 
 _SECTION = re.compile(r"^\s*Examples?:\s*$")
 _HEADER = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+_ROLE = re.compile(r":(?:py:)?(?:data|class|func|meth|mod|attr|obj|exc|const|ref):`~?([^`]+)`")
+
+
+def plain_roles(text: str) -> str:
+    """``:class:`~otter.Foo``` -> ```otter.Foo```."""
+    return _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
 
 
 def fence_doctests(text: str) -> str:
@@ -45,5 +52,9 @@ class FenceDoctests(griffe.Extension):
     """Fence bare doctests in every docstring griffe loads."""
 
     def on_instance(self, *, obj: Any, **kwargs: Any) -> None:  # noqa: D102
-        if obj.docstring is not None and ">>>" in obj.docstring.value:
-            obj.docstring.value = fence_doctests(obj.docstring.value)
+        if obj.docstring is None:
+            return
+        text = plain_roles(obj.docstring.value)
+        if ">>>" in text:
+            text = fence_doctests(text)
+        obj.docstring.value = text

@@ -46,7 +46,7 @@ T = {
         "no": "no",
         "extra_allowed": "Other keys are allowed here too (a project's own settings).",
         "extra_forbidden": "Any other key is an error (with the closest known key suggested).",
-        "shapes": "Shapes used in several places",
+        "shapes": "Nested shapes",
         "used_at": "Used at",
         "cli_title": "Command line",
         "cli_intro": (
@@ -94,7 +94,7 @@ T = {
         "no": "いいえ",
         "extra_allowed": "ここにはその他のキー (プロジェクト独自の設定) も書けます。",
         "extra_forbidden": "その他のキーはエラーになります (最も近い既知のキーが提案されます)。",
-        "shapes": "複数の場所で使われる形",
+        "shapes": "入れ子の形",
         "used_at": "使われる場所",
         "cli_title": "コマンドライン",
         "cli_intro": (
@@ -230,6 +230,25 @@ def _one_line(text: Optional[str]) -> str:
     return " ".join(first.split()).replace("``", "`").replace("|", "\\|")
 
 
+def _section_model(root: Any, name: str) -> Optional[Any]:
+    """The model that validates a section typed loosely in ``root`` (``onnx: Any`` -> ``OnnxSection``).
+
+    Some sections are checked by their own validator rather than through the root's
+    annotation; by convention their model is ``<Name>Section`` in the root's module.
+    """
+    module = importlib.import_module(root.__module__)
+    candidate = getattr(module, "".join(part.capitalize() for part in name.split("_")) + "Section", None)
+    return candidate if _is_model(candidate) else None
+
+
+def _field_models(model: Any, name: str, info: Any, top: bool) -> List[Any]:
+    found = _models_in(info.annotation)
+    if not found and top:
+        extra = _section_model(model, name)
+        found = [extra] if extra is not None else []
+    return found
+
+
 def _walk(root: Any) -> Tuple[Dict[Any, List[str]], List[Any]]:
     """Every model reachable from ``root``: where each is used, in order of first appearance."""
     used: Dict[Any, List[str]] = {}
@@ -238,7 +257,7 @@ def _walk(root: Any) -> Tuple[Dict[Any, List[str]], List[Any]]:
     def visit(model: Any, path: str) -> None:
         for name, info in model.model_fields.items():
             key = f"{path}.{name}" if path else name
-            for sub in _models_in(info.annotation):
+            for sub in _field_models(model, name, info, top=model is root):
                 if sub not in used:
                     used[sub] = []
                     order.append(sub)
@@ -280,12 +299,13 @@ def config_reference(lang: str = "en", root: Any = None, module: Optional[str] =
     lines += [f"| {t['section']} | {t['type']} | {t['required']} | {t['meaning']} |", "|---|---|---|---|"]
     for name, info in root.model_fields.items():
         required, _ = _default(info)
-        models = _models_in(info.annotation)
+        models = _field_models(root, name, info, top=True)
         desc = info.description or (models[0].__doc__ if len(models) == 1 else None)
         link = f"[`{name}`](#{name})" if any(section_of.get(m) == name for m in models) else f"`{name}`"
-        lines.append(
-            f"| {link} | {type_name(info.annotation, links)} | {t['yes'] if required else t['no']} | {_one_line(desc)} |"
-        )
+        shown = type_name(info.annotation, links)
+        if models and not _models_in(info.annotation):
+            shown = type_name(models[0], links)
+        lines.append(f"| {link} | {shown} | {t['yes'] if required else t['no']} | {_one_line(desc)} |")
     lines.append("")
 
     def table(model: Any, prefix: str) -> List[str]:
@@ -341,7 +361,7 @@ def cli_helps() -> List[Tuple[str, str]]:
     from otter.cli import build_parser, project_main
 
     old = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = "100"  # the same wrapping whatever terminal builds the site
+    os.environ["COLUMNS"] = "80"  # the same wrapping whatever terminal builds the site
     try:
         parser = build_parser()
         helps = [("otter --help", parser.format_help().rstrip())]
@@ -436,6 +456,9 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
     extra = ""
     if info.get("epochs"):
         extra = f", {info['epochs']} epochs" if lang == "en" else f"、{info['epochs']} エポック"
+    if info.get("overrides"):
+        shown = " ".join(f"`{o}`" for o in info["overrides"])
+        extra += f", overrides {shown}" if lang == "en" else f"、上書き {shown}"
     lines = [
         t["figures_from"].format(
             when=info.get("date", "?"), version=info.get("otter_version", "?"), cfg=info.get("cfg_name", "default"), extra=extra

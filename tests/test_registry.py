@@ -105,8 +105,13 @@ def test_every_scheduler_builds_from_config(name):
     check_options(cls, options, file="f.yaml", key="lr_scheduler.options", skip=("optimizer",))
     optimizer = torch.optim.SGD(TINY_PARAMS.parameters(), lr=0.01, momentum=0.9)
     scheduler = cls(optimizer, **options)
+    assert type(scheduler) is cls and scheduler.optimizer is optimizer
     optimizer.step()
     scheduler.step(1.0) if name == "ReduceLROnPlateau" else scheduler.step()
+    # One step taken, and the learning rate it sets is a usable number.
+    assert scheduler.last_epoch == 1
+    lr = optimizer.param_groups[0]["lr"]
+    assert isinstance(lr, float) and 0 <= lr < float("inf")
 
 
 CALLBACK_OPTIONS = {
@@ -138,9 +143,10 @@ def test_every_logger_builds_or_names_its_missing_package(name, tmp_path):
     try:
         logger = build_logger(cfg)
     except OtterError as e:
-        # Loggers of services whose client is not installed say what to install.
+        # Loggers of services whose client is not installed say what to install ...
         assert "pip install" in str(e) and "logger" in str(e)
-        return
+        # ... and building the real thing is not tested here: say so in the summary.
+        pytest.skip(f"{name}: client package not installed; only its error message was checked ({e})")
     assert type(logger).__name__ == name
     assert str(tmp_path) in str(logger.save_dir)
 

@@ -5,17 +5,19 @@ the CTC blank index are read from the ONNX file's metadata.
 
 From Python::
 
-    reader = MRZReader("runs/default/<run_id>/export/default_<date>_fp32.onnx")
+    reader = MRZReader("runs/default/<run_id>/export/default_<date>_fp32.onnx",
+                       finder="runs/finder/<run_id>/export/finder_<date>_fp32.onnx")  # finder optional
     result = reader.read("passport.jpg")          # a page photo: the band is found first
     result = reader.read("band.png", band=True)   # an already-cropped band
     result.lines, result.fields, result.valid, result.score, result.corrections
 
 From the command line, in the folder that holds the project::
 
-    python -m MyProj.infer model.onnx page.jpg [more.jpg ...] [--band] [--json]
+    python -m MyProj.infer model.onnx page.jpg [more.jpg ...] [--finder finder.onnx] [--band] [--json]
 
-The band on a page is found by its texture (a block of dense dark characters in
-rows, wider than tall, towards the bottom), with OpenCV morphology; an image already
+The band on a page is found by the finder model (``config/finder.yaml``: four corner
+heatmaps) when one is given; otherwise by its texture (a block of dense dark characters
+in rows, wider than tall, towards the bottom) with OpenCV morphology. An image already
 about as wide as an MRZ band (aspect ratio 4 or more) is read as a band directly.
 """
 
@@ -33,7 +35,7 @@ import numpy as np
 
 from .mrz_format import parse
 
-__all__ = ["MRZReader", "MRZResult", "find_band", "ctc_greedy", "main"]
+__all__ = ["MRZReader", "MRZResult", "BandFinder", "find_band", "ctc_greedy", "decode_peaks", "main"]
 
 ImageLike = Union[str, Path, np.ndarray]
 #: An image at least this many times wider than tall is taken to be a cropped band.
@@ -137,6 +139,76 @@ def find_band(gray: np.ndarray) -> Optional[np.ndarray]:
     return np.clip(corners / scale, [0, 0], [w - 1, h - 1]).astype(np.float32)
 
 
+def _vertex(peak: int, length: int, values: Sequence[float]) -> float:
+    """The vertex of the parabola through three log-values around ``peak`` (the border's inner ones at a border).
+
+    Kept within half a cell of the peak, or up to one cell beyond a border: a corner
+    just outside the image still leaves the rising half of its Gaussian.
+    """
+    left, mid, right = values
+    centre = min(max(peak, 1), length - 2)
+    curve = left - 2 * mid + right
+    vertex = centre + 0.5 * (left - right) / curve if curve < 0 else float(peak)
+    low = peak - 0.5 if peak > 0 else -1.0
+    high = peak + 0.5 if peak < length - 1 else length
+    return float(min(max(vertex, low), high))
+
+
+def decode_peaks(heatmaps: np.ndarray, stride: float) -> np.ndarray:
+    """Sub-cell peaks of ``k x h x w`` heatmaps in image pixels (``k x 2``), the rule training decodes with.
+
+    The arg-max cell, refined along each axis by the vertex of a parabola through the
+    log of three neighbouring cells (exact for Gaussian peaks).
+    """
+    k, h, w = heatmaps.shape
+    logs = np.log(np.maximum(heatmaps, 1e-6))
+    points = np.zeros((k, 2), np.float64)
+    for i in range(k):
+        y, x = np.unravel_index(int(np.argmax(heatmaps[i])), (h, w))
+        px, py = float(x), float(y)
+        if w >= 3:
+            cx = min(max(x, 1), w - 2)
+            px = _vertex(x, w, logs[i, y, cx - 1 : cx + 2])
+        if h >= 3:
+            cy = min(max(y, 1), h - 2)
+            py = _vertex(y, h, logs[i, cy - 1 : cy + 2, x])
+        points[i] = ((px + 0.5) * stride - 0.5, (py + 0.5) * stride - 0.5)
+    return points
+
+
+class BandFinder:
+    """The exported band finder: a page photo in, the MRZ band's corners out.
+
+    Args:
+        model_path: The finder's ``.onnx`` file (``to_onnx finder``).
+        providers: onnxruntime execution providers (default: CPU).
+    """
+
+    def __init__(self, model_path: Union[str, Path], providers: Optional[Sequence[str]] = None):
+        import onnxruntime as ort
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such ONNX file")
+        self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
+        meta = {k: _decode(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
+        if meta.get("task") != "mrz-finder":
+            raise ValueError(f"{path}: not a band finder (metadata task is {meta.get('task')!r}; export config/finder.yaml)")
+        self.height, self.width = (int(v) for v in meta["image_size"])
+        self.stride = float(meta["heatmap_stride"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray:
+        """Corners (TL, TR, BR, BL) in ``gray``'s pixels."""
+        h, w = gray.shape
+        small = cv2.resize(gray, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        heatmaps = self.session.run(None, {self.input_name: small.astype(np.float32)[None, None] / 255.0})[0][0]
+        points = decode_peaks(heatmaps, self.stride)
+        # Pixel centres: x_out = (x_in + 0.5) * scale - 0.5.
+        scale = np.array([w / self.width, h / self.height])
+        return ((points + 0.5) * scale - 0.5).astype(np.float32)
+
+
 class MRZReader:
     """Read MRZs with the exported reader.
 
@@ -144,13 +216,21 @@ class MRZReader:
         model_path: The exported ``.onnx`` file.
         providers: onnxruntime execution providers (default: CPU).
         correct: Apply the confusable-character correction (see ``mrz_format.parse``).
+        finder: The exported band finder's ``.onnx`` file; without it, pages are searched
+            with OpenCV morphology (:func:`find_band`).
 
     Raises:
         FileNotFoundError: ``model_path`` does not exist.
         ValueError: the file lacks the metadata this module needs.
     """
 
-    def __init__(self, model_path: Union[str, Path], providers: Optional[Sequence[str]] = None, correct: bool = True):
+    def __init__(
+        self,
+        model_path: Union[str, Path],
+        providers: Optional[Sequence[str]] = None,
+        correct: bool = True,
+        finder: Optional[Union[str, Path]] = None,
+    ):
         import onnxruntime as ort
 
         path = Path(model_path)
@@ -167,6 +247,7 @@ class MRZReader:
         self.height, self.width = (int(v) for v in meta["image_size"])
         self.input_name = self.session.get_inputs()[0].name
         self.correct = correct
+        self.finder = BandFinder(finder, providers) if finder else None
 
     @staticmethod
     def _gray(image: ImageLike) -> np.ndarray:
@@ -187,7 +268,7 @@ class MRZReader:
         h, w = gray.shape
         if band is None:
             band = w >= BAND_ASPECT * h
-        corners = None if band else find_band(gray)
+        corners = None if band else (self.finder(gray) if self.finder is not None else find_band(gray))
         if corners is None:
             return cv2.resize(gray, (self.width, self.height), interpolation=cv2.INTER_AREA), None
         dst = np.float32([[0, 0], [self.width - 1, 0], [self.width - 1, self.height - 1], [0, self.height - 1]])
@@ -238,12 +319,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument("model", help="the exported .onnx file")
     parser.add_argument("images", nargs="+", help="page photos or cropped bands")
+    parser.add_argument("--finder", help="the exported band finder (.onnx); default: find the band with OpenCV morphology")
     parser.add_argument("--band", action="store_true", help="the images are already-cropped bands")
     parser.add_argument("--json", action="store_true", help="print one JSON object per image")
     parser.add_argument("--no-correct", action="store_true", help="report the raw read, without correcting confusable characters")
     args = parser.parse_args(argv)
     try:
-        reader = MRZReader(args.model, correct=not args.no_correct)
+        reader = MRZReader(args.model, correct=not args.no_correct, finder=args.finder)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from otter import MODELS, OtterConfigError
 
-__all__ = ["BandEncoder", "LinePooling", "SequenceHead"]
+__all__ = ["BandEncoder", "LinePooling", "SequenceHead", "PageEncoder"]
 
 
 def _conv(cin: int, cout: int, stride=1) -> nn.Sequential:
@@ -140,3 +140,41 @@ class SequenceHead(nn.Module):
             out = self.conv(seq).transpose(1, 2)
         logits = self.fc(self.dropout(out))
         return logits.reshape(b, s, w, -1)
+
+
+@MODELS.register()
+class PageEncoder(nn.Module):
+    """A small CNN over a grey page photo for the band finder: maps at strides 4, 8, 16, 32.
+
+    Plain 3x3 convolutions (fast on CPU); an FPN neck (``otter.corners.FPNNeck``)
+    fuses the maps for the corner heatmaps.
+
+    Args:
+        channels: Channels at strides 2, 4, 8, 16, 32.
+
+    Attributes:
+        channels: Channels of the returned maps (strides 4, 8, 16, 32).
+        reductions: Their strides.
+
+    >>> [tuple(f.shape[-2:]) for f in PageEncoder()(torch.zeros(1, 1, 192, 256))]
+    [(48, 64), (24, 32), (12, 16), (6, 8)]
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 24, 32, 48, 64), in_channels: int = 1):
+        super().__init__()
+        if len(channels) != 5:
+            raise OtterConfigError(f"needs 5 channel counts (strides 2 to 32), got {list(channels)}", key="model.encoder.options.channels")
+        c = [in_channels, *channels]
+        self.stages = nn.ModuleList(
+            nn.Sequential(_conv(c[i], c[i + 1], 2), _conv(c[i + 1], c[i + 1])) if i > 0 else _conv(c[0], c[1], 2) for i in range(5)
+        )
+        self.channels = list(channels[1:])
+        self.reductions = [4, 8, 16, 32]
+
+    def forward(self, x: torch.Tensor) -> list:
+        maps = []
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i > 0:
+                maps.append(x)
+        return maps

@@ -46,6 +46,8 @@ __all__ = [
     "find_font",
     "render_band",
     "render_page",
+    "SynthPageDataset",
+    "SynthPageValidDataset",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -325,6 +327,7 @@ def render_page(
     designs: Sequence[np.ndarray] = (),
     font_path: str = "",
     strength: float = 1.0,
+    px_mm: Optional[float] = None,
 ) -> Tuple[np.ndarray, np.ndarray]:
     """A whole document page with its MRZ, photographed: ``(grey uint8 out_size image, band corners 4 x 2)``.
 
@@ -332,9 +335,11 @@ def render_page(
     bottom, at ICAO's 2.54 mm character pitch; it is then placed in perspective on a
     cluttered background and photographed (lighting, glare, blur, noise, JPEG). The
     corners (TL, TR, BR, BL) frame the MRZ text with a margin of about one character.
+    ``px_mm`` sets the page's rendering resolution (default: 4.2-5.4 pixels per mm;
+    lower is faster, enough for the small images a band finder looks at).
     """
     fmt_w, fmt_h = PAGE_MM[_format_of(lines)]
-    px_mm = rng.uniform(4.2, 5.4)
+    px_mm = px_mm or rng.uniform(4.2, 5.4)
     pw, ph = int(fmt_w * px_mm), int(fmt_h * px_mm)
     if designs:
         design = designs[rng.randrange(len(designs))]
@@ -609,3 +614,83 @@ def read_corners(path: Path) -> Optional[np.ndarray]:
     if corners.shape != (4, 2):
         raise OtterError(f"{path}: corners: expected 4 points [x, y], got shape {list(corners.shape)}")
     return corners
+
+
+@DATASETS.register()
+class SynthPageDataset(Dataset):
+    """Synthetic photographed document pages with their MRZ band's corners, for the band finder.
+
+    Returns ``(image 1 x H x W in [0, 1], heatmaps 4 x H/stride x W/stride, corners 4 x 2)``;
+    corners are TL, TR, BR, BL in the image's pixels.
+
+    Args:
+        length_of_dataset: Samples per epoch.
+        image_size: ``[height, width]`` the finder sees.
+        formats: MRZ formats to draw from.
+        designs: Page designs in the bank.
+        strength: Scales the photographic degradations.
+        heatmap_stride: Image pixels per heatmap cell.
+        sigma: Heatmap Gaussians' standard deviation, in cells.
+        font: An OCR-B font file; empty uses the project's.
+        seed: Seeds designs and samples.
+    """
+
+    design_seed_offset = 0
+
+    def __init__(
+        self,
+        length_of_dataset: int = 4096,
+        image_size: Sequence[int] = (192, 256),
+        formats: Sequence[str] = tuple(FORMATS),
+        designs: int = 48,
+        strength: float = 1.0,
+        heatmap_stride: int = 4,
+        sigma: float = 1.5,
+        font: str = "",
+        seed: int = 0,
+    ):
+        bad = [f for f in formats if f not in FORMATS]
+        if bad:
+            raise OtterConfigError(f"unknown MRZ format {bad[0]!r}; choose from {', '.join(FORMATS)}", key="dataset.train_options.options.formats")
+        self.length = int(length_of_dataset)
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.formats, self.strength, self.seed = tuple(formats), float(strength), int(seed)
+        self.stride, self.sigma = int(heatmap_stride), float(sigma)
+        self.font_path, self.font_found = find_font(font or None)
+        self.n_designs = int(designs)
+        self.epoch = 0
+
+    @property
+    def designs(self) -> Tuple[np.ndarray, ...]:
+        return _design_bank(self.seed * 7919 + self.design_seed_offset + 17, self.n_designs)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int):
+        from otter.geometry import render_heatmaps
+
+        rng = random.Random(f"page/{self.seed}/{self.design_seed_offset}/{self.epoch}/{index}")
+        lines = random_mrz(rng, formats=self.formats)
+        # About 1.2-2 pixels per mm of page keeps MRZ characters a texture, as at the finder's size.
+        image, corners = render_page(lines, rng, self.image_size, self.designs, self.font_path, self.strength, px_mm=rng.uniform(1.6, 2.6))
+        h, w = self.image_size
+        heatmaps = render_heatmaps(corners, (h // self.stride, w // self.stride), self.stride, self.sigma)
+        return _to_tensor(image), torch.from_numpy(heatmaps), torch.from_numpy(corners)
+
+
+@DATASETS.register()
+class SynthPageValidDataset(SynthPageDataset):
+    """Fixed synthetic pages for the finder's validation, with page designs training never sees."""
+
+    design_seed_offset = VALID_SEED_OFFSET
+
+    def __init__(self, length_of_dataset: int = 256, **kwargs: object):
+        super().__init__(length_of_dataset=length_of_dataset, **kwargs)  # type: ignore[arg-type]
+        self._items = [SynthPageDataset.__getitem__(self, i) for i in range(self.length)]
+
+    def __getitem__(self, index: int):
+        return self._items[index]

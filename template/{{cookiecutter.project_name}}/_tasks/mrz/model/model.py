@@ -27,7 +27,7 @@ from otter.registry import build
 from ..mrz_format import FORMATS, parse
 from . import component, dataset
 
-__all__ = ["MRZReaderModel", "greedy_decode", "levenshtein", "read_metrics"]
+__all__ = ["MRZReaderModel", "MRZFinderModel", "greedy_decode", "levenshtein", "read_metrics"]
 
 #: Bands shown in the preview images.
 PREVIEW_COUNT = 12
@@ -248,4 +248,119 @@ class MRZReaderModel(BaseMixin):
             "max_lines": dataset.MAX_LINES,
             "output": "logits N x lines x steps x classes; greedy CTC per line",
             "formats": {k: list(v) for k, v in FORMATS.items()},
+        }
+
+
+@MODELS.register()
+class MRZFinderModel(BaseMixin):
+    """The band finder: page encoder + FPN neck + four corner heatmaps (TL, TR, BR, BL of the MRZ band).
+
+    Reads ``cfg['model']``::
+
+        encoder: {name: PageEncoder, options: {channels: [16, 24, 32, 48, 64]}}
+        neck:    {name: FPNNeck, options: {channels: 32, out_stride: 4}}
+        head:    {name: CornerHeatmapHead, options: {}}
+        loss:    {name: HeatmapLoss, options: {kind: focal_mse, pos_weight: 10}}
+
+    Validation decodes the heatmaps to sub-pixel corners and logs ``valid_iou`` (band
+    polygon IoU, mean), ``valid_iou_p5`` (5th percentile) and ``valid_err_px``.
+
+    Args:
+        cfg: The whole config.
+    """
+
+    def __init__(self, cfg: Mapping[str, Any]):
+        super().__init__()
+        self.cfg = cfg
+        self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
+        size = _get(_get(cfg, "global_settings"), "image_size") or (192, 256)
+        self.image_size: Tuple[int, int] = (int(size[0]), int(size[1]))
+        if self.image_size[0] % 32 or self.image_size[1] % 32:
+            raise OtterConfigError(f"is {list(self.image_size)}; both sides must be multiples of 32", key="global_settings.image_size")
+        model_cfg = cfg["model"]
+        self.encoder = build(model_cfg["encoder"], MODELS, component, key="model.encoder")
+        self.neck = build(model_cfg["neck"], MODELS, component, key="model.neck",
+                          derived={"in_channels_list": self.encoder.channels, "reductions": self.encoder.reductions})
+        self.head = build(model_cfg["head"], MODELS, component, key="model.head", derived={"in_channels": self.neck.channels})
+        self.loss_fn = build(model_cfg["loss"], MODELS, component, key="model.loss")
+        self.stride = int(self.neck.out_stride)
+        self.example_input_array = torch.zeros(1, 1, *self.image_size)
+        self._pred: List[np.ndarray] = []
+        self._true: List[np.ndarray] = []
+        self._images: List[torch.Tensor] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``B x 1 x H x W`` pages in ``[0, 1]`` -> ``B x 4 x H/stride x W/stride`` heatmap logits."""
+        return self.head(self.neck(self.encoder(images)))
+
+    def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, heatmaps, _ = batch
+        loss = self.loss_fn(self(images), heatmaps)
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        data = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(data, "set_epoch"):
+            data.set_epoch(self.current_epoch)
+
+    def on_validation_epoch_start(self) -> None:
+        self._pred, self._true, self._images = [], [], []
+
+    def validation_step(self, batch: Sequence[torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> None:
+        from otter.corners import decode_heatmaps_torch
+
+        images, heatmaps, corners = batch
+        logits = self(images)
+        self.log("valid_loss", self.loss_fn(logits, heatmaps))
+        points, _ = decode_heatmaps_torch(torch.sigmoid(logits.float()), self.stride)
+        self._pred.append(points.cpu().numpy())
+        self._true.append(corners.cpu().numpy())
+        if len(self._images) < PREVIEW_COUNT:
+            self._images += list(images[: PREVIEW_COUNT - len(self._images)].cpu())
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._true:
+            return
+        from otter.geometry import corner_metrics
+
+        pred, true = np.concatenate(self._pred), np.concatenate(self._true)
+        m = corner_metrics(pred, true)
+        self.log("valid_iou", m["iou_mean"], prog_bar=True)
+        self.log("valid_iou_p5", float(np.percentile(m["iou"], 5)))
+        self.log("valid_err_px", m["err_px_mean"], prog_bar=True)
+        if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            self._write_previews(pred, true, m["iou"])
+
+    def _write_previews(self, pred: np.ndarray, true: np.ndarray, iou: np.ndarray) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display in training jobs
+        import matplotlib.pyplot as plt
+
+        cols = 4
+        rows = (len(self._images) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 3, rows * 2.4), squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i >= len(self._images):
+                continue
+            ax.imshow(self._images[i][0].numpy(), cmap="gray", vmin=0, vmax=1)
+            for quad, color in ((true[i], "lime"), (pred[i], "red")):
+                closed = np.vstack([quad, quad[:1]])
+                ax.plot(closed[:, 0], closed[:, 1], color=color, lw=1)
+            ax.set_title(f"IoU {iou[i]:.3f}", fontsize=7)
+        fig.suptitle("band: true (green), predicted (red)", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(self.preview_dir / "bands.png", dpi=100)
+        plt.close(fig)
+
+    def export_meta(self) -> Dict[str, Any]:
+        """What inference needs, stored in the ONNX file's metadata."""
+        return {
+            "task": "mrz-finder",
+            "image_size": list(self.image_size),
+            "input_format": "grey, N x 1 x H x W, float32 in [0, 1]",
+            "heatmap_stride": self.stride,
+            "corners": "TL, TR, BR, BL of the MRZ band; decode each heatmap's peak (quadratic sub-cell fit)",
         }

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from otter import ONNX_WRAPPERS
 
-__all__ = ["WarpMRZReader"]
+__all__ = ["WarpMRZReader", "WarpMRZFinder"]
 
 
 @ONNX_WRAPPERS.register()
@@ -47,3 +47,22 @@ def to_onnx(cfg_name: str, *overrides: str) -> str:
     print(f"onnx:       {report['path']} (opset {report['opset']}, {report['params']:,} params, {report['macs']:,} MACs)")
     print(f"parity:     max |onnxruntime - torch| {diffs} (tolerance 1e-4)")
     return report["path"]
+
+
+@ONNX_WRAPPERS.register()
+class WarpMRZFinder(nn.Module):
+    """Encoder + neck + head of a trained :class:`MRZFinderModel`, returning corner heatmaps in ``[0, 1]``.
+
+    The peaks are decoded in inference (numpy), so the graph's outputs stay continuous
+    and the export's parity check compares like with like.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.encoder = model.encoder
+        self.neck = model.neck
+        self.head = model.head
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """``batch x 1 x H x W`` -> ``batch x 4 x H/stride x W/stride`` probabilities."""
+        return torch.sigmoid(self.head(self.neck(self.encoder(img))))

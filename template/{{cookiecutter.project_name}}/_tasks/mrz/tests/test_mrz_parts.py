@@ -228,3 +228,24 @@ def test_page_band_is_found_by_the_inference_finder():
         found = infer.find_band(page)
         ious.append(0.0 if found is None else polygon_iou(found, corners))
     assert np.median(ious) > 0.6, ious
+
+
+def test_inference_peak_decoding_matches_otter():
+    from otter.geometry import decode_heatmaps, render_heatmaps
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        points = rng.uniform([-3, -3], [259, 195], (4, 2))  # some just outside the image
+        heatmaps = render_heatmaps(points, (48, 64), 4, 1.5) * rng.uniform(0.5, 1.0)
+        assert np.abs(infer.decode_peaks(heatmaps, 4) - decode_heatmaps(heatmaps, 4)[0]).max() < 1e-4
+        inside = (points >= 0).all(axis=1) & (points[:, 0] <= 255) & (points[:, 1] <= 191)
+        assert np.abs(infer.decode_peaks(heatmaps, 4) - points)[inside].max() < 1e-3
+
+
+def test_page_dataset_targets_peak_at_the_band_corners():
+    ds = dataset.SynthPageDataset(length_of_dataset=2, image_size=(96, 128), designs=2)
+    image, heatmaps, corners = ds[0]
+    assert image.shape == (1, 96, 128) and heatmaps.shape == (4, 24, 32) and corners.shape == (4, 2)
+    decoded = infer.decode_peaks(heatmaps.numpy(), 4)
+    inside = (corners[:, 0] >= 0) & (corners[:, 0] < 128) & (corners[:, 1] >= 0) & (corners[:, 1] < 96)
+    assert np.abs(decoded - corners.numpy())[inside.numpy()].max() < 1e-2

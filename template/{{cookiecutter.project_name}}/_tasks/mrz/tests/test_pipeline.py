@@ -34,6 +34,19 @@ TINY = [
     "dataset.valid_options.options.length_of_dataset=4",
     "dataset.valid_options.options.designs=2",
 ]
+FINDER_TINY = [
+    "trainer.max_epochs=1",
+    "trainer.accelerator=cpu",
+    "common.batch_size=4",
+    "global_settings.image_size=[64,96]",
+    "onnx.input_shape.img.shape=[1,1,64,96]",
+    "model.encoder.options.channels=[8,8,8,8,8]",
+    "model.neck.options.channels=8",
+    "dataset.train_options.options.length_of_dataset=8",
+    "dataset.train_options.options.designs=2",
+    "dataset.valid_options.options.length_of_dataset=4",
+    "dataset.valid_options.options.designs=2",
+]
 TD3 = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
 
 
@@ -125,3 +138,36 @@ def test_infer_reads_a_band_and_a_page_from_python_and_the_command_line(exported
     assert {"lines", "fields", "valid", "all_valid", "score", "corrections", "format"} <= set(rows[0])
     out = cli(str(onnx_path), str(tmp_path / "missing.png"), module="infer")
     assert out.returncode == 2 and "cannot be read" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def finder_exported():
+    trainer = importlib.import_module(f"{PROJECT}.model.trainer")
+    to_onnx = importlib.import_module(f"{PROJECT}.model.to_onnx")
+    run_dir = Path(trainer.train("finder", *FINDER_TINY))
+    onnx_path = Path(to_onnx.to_onnx("finder", *FINDER_TINY))
+    yield run_dir, onnx_path
+    shutil.rmtree(run_dir)
+
+
+def test_finder_trains_exports_and_drives_inference(exported, finder_exported, tmp_path):
+    from otter.export import read_onnx_meta
+
+    run_dir, finder_path = finder_exported
+    assert any((run_dir / "preview").rglob("bands.png"))
+    meta = read_onnx_meta(finder_path)
+    assert meta["task"] == "mrz-finder" and meta["heatmap_stride"] == 4 and meta["image_size"] == [64, 96]
+    assert all(d <= 1e-4 for d in meta["parity_max_abs_diff"].values())
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    page, _ = dataset.render_page(TD3, random.Random(1), (480, 640))
+    cv2.imwrite(str(tmp_path / "page.jpg"), page)
+    reader = infer.MRZReader(exported[1], finder=finder_path)
+    result = reader.read(tmp_path / "page.jpg")
+    assert result.corners is not None and np.isfinite(np.asarray(result.corners)).all()
+    out = cli(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(finder_path), "--json", module="infer")
+    assert out.returncode == 0, out.stderr
+    assert len(json.loads(out.stdout.splitlines()[0])["corners"]) == 4
+    # The reader's file is not a finder: one clear line.
+    out = cli(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(exported[1]), module="infer")
+    assert out.returncode == 2 and "not a band finder" in out.stderr

@@ -113,6 +113,16 @@ def test_japanese_page_keeps_the_code_and_is_japanese(page):
     assert kana >= 20, "the Japanese page reads as English"
 
 
+def test_japanese_paragraph_lines_join_without_a_space_and_blocks_stay():
+    text = "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"
+    joined = reference.join_cjk_lines(text)
+    assert "一行目で、二行目です。" in joined
+    assert "- 項目は続く。" in joined
+    assert '!!! note "場所"\n    以下の行。' in joined
+    assert "```bash\nの\nの\n```" in joined
+    assert "English\nlines stay" in joined
+
+
 # --------------------------------------------------------------------------- #
 # Generated pages
 # --------------------------------------------------------------------------- #
@@ -257,6 +267,7 @@ NOT_RUN = {
     "bash Otter/docker/": "needs Docker (tests/test_docker.py)",
     "bash MyProj/docker/": "needs Docker (tests/test_docker.py)",
     "python -m MyProj.model train gpu": "needs a GPU",
+    "python -m MyProj.model train default trainer.": "the same run as `train default` with an override; parsed, not trained twice",
 }
 
 
@@ -354,8 +365,8 @@ def test_tutorial_runs(tmp_path):
         if not_run_reason(command):
             continue
         argv = shlex.split(_substitute(command, values))
-        if argv[:3] == ["python", "-m", f"{PROJECT}.model"] and argv[3] == "train":
-            # finetune and resume read finetune.yaml / the last run: keep them tiny too.
+        if argv[:3] == ["python", "-m", f"{PROJECT}.model"] and argv[3] in ("train", "to_onnx"):
+            # Every run of the page, resumed, finetuned and exported, is the same tiny model.
             argv += TINY
         if argv[0] in ("python", "otter"):
             argv = [sys.executable, *argv[1:]] if argv[0] == "python" else [sys.executable, "-m", "otter.cli", *argv[1:]]
@@ -484,7 +495,7 @@ def test_pages_render_in_chromium(site):
                     assert not broken, f"{path}: images that did not load: {broken}"
                     if name.startswith("tutorial"):
                         assert page.locator("pre > code").count() >= 10, f"{path}: code blocks missing"
-                        assert page.locator("button.md-clipboard").count() >= 10, f"{path}: no copy buttons"
+                        assert page.locator("pre button[data-md-type=copy], pre button.md-clipboard").count() >= 10, f"{path}: no copy buttons"
                         if figures:
                             assert len(images) >= 1, f"{path}: the demo figures are missing"
                     assert not problems, f"{path}: " + "; ".join(problems)

@@ -18,3 +18,10 @@ import reference  # noqa: E402
 def on_pre_build(config, **kwargs):  # noqa: ARG001 (MkDocs passes the config)
     """Write every generated file (see the module docstring)."""
     reference.write_generated(Path(config["docs_dir"]))
+
+
+def on_page_markdown(markdown, page, config, files):  # noqa: ARG001
+    """Japanese pages: join the lines of a paragraph without the space a line break leaves."""
+    if page.file.src_uri.endswith(".ja.md"):
+        return reference.join_cjk_lines(markdown)
+    return markdown

@@ -484,6 +484,36 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
 
 
 TASKS = ("classifier", "aligner", "mrz")
+
+_CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+# A line that starts one of these is a new block, never a paragraph's continuation.
+_BLOCK_START = re.compile(r"^(\s*$|\s*([-*+]|\d+\.)\s|\s*[|#>]|\s*!!!|\s*\?\?\?|\s*<|\s*--8<--|\s*```|\s*:::)")
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """Join a paragraph's lines where a Japanese character meets the break.
+
+    A line break inside a paragraph shows as a space, which Japanese text does not
+    have. Code blocks, lists, tables, headings and other blocks are left alone.
+    """
+    out: List[str] = []
+    in_code = False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            out.append(line)
+            continue
+        prev_starts_block = _BLOCK_START.match(out[-1]) is not None if out else True
+        prev_is_item = re.match(r"^\s*([-*+]|\d+\.)\s", out[-1]) is not None if out else False
+        if in_code or _BLOCK_START.match(line) or (prev_starts_block and not prev_is_item):
+            out.append(line)
+            continue
+        prev, nxt = out[-1].rstrip(), line.lstrip()
+        if _CJK.search(prev[-1:]) or _CJK.search(nxt[:1]):
+            out[-1] = prev + nxt
+        else:
+            out.append(line)
+    return "\n".join(out)
 GITHUB_BLOB = "https://github.com/DocsaidLab/Otter/blob/main/"
 
 

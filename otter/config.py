@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 from .errors import OtterConfigError
 
@@ -24,6 +24,7 @@ __all__ = [
     "find_config",
     "config_name",
     "check_config",
+    "CheckReport",
     "SECTIONS",
 ]
 
@@ -559,21 +560,38 @@ def load_config(
     return cfg
 
 
-def check_config(path: PathLike, overrides: Sequence[str] = (), *, scope: Optional[Any] = None) -> Any:
-    """What ``otter check`` does: read, merge, override and validate, without building anything.
+class CheckReport(NamedTuple):
+    """What ``check`` found that did not stop it: warnings, and names it could not check here."""
 
-    Returns:
-        The :class:`otter.validate.Report` (warnings, names not checked outside a project).
+    warnings: List[str]
+    unchecked: List[str]
+
+
+def check_config(path: PathLike, overrides: Sequence[str] = (), *, scope: Optional[Any] = None) -> CheckReport:
+    """What ``otter check`` does: read, merge, override and validate, building only in a throwaway folder.
+
+    A config that passed before, unchanged, with the same packages, otter code and machine,
+    is not checked again (see :mod:`otter.signatures`): that answer needs neither torch nor
+    Lightning. Anything else is checked in full.
 
     Raises:
         OtterConfigError: the first problem found.
     """
-    from .validate import Scope, validate_config
+    from .signatures import passed_before, remember_passed
 
     config_name(path)
     data = apply_overrides(read_config(path), overrides)
     derive_batch_sizes(data, str(path))
-    return validate_config(data, file=str(path), mode="check", scope=scope or Scope(strict=False))
+    if scope is None:
+        known = passed_before(data, str(path))
+        if known is not None:
+            return CheckReport(known["warnings"], known["unchecked"])
+    from .validate import Scope, validate_config
+
+    report = validate_config(data, file=str(path), mode="check", scope=scope or Scope(strict=False))
+    if scope is None:
+        remember_passed(data, str(path), report.warnings, report.unchecked)
+    return CheckReport(list(report.warnings), list(report.unchecked))
 
 
 def dump_config(cfg: Mapping[str, Any], path: PathLike, header: str = "") -> None:

@@ -1,5 +1,6 @@
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import pytest
 # Offline machine: never let a library reach for the hub or check for updates.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# otter check's cache (otter.signatures) of a test session stays out of the user's home.
+os.environ.setdefault("OTTER_CACHE_DIR", tempfile.mkdtemp(prefix="otter-test-cache-"))
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))

@@ -131,3 +131,50 @@ def test_logger_list_writes_each_into_the_run(project):
     run = only_run(project)
     assert list((run / "logs").glob("events.out.tfevents.*"))
     assert (run / "csv" / "metrics.csv").is_file()
+
+
+# --------------------------------------------------------------------------- one rule each: dataset options, image size
+
+
+def test_global_settings_win_over_dataset_options():
+    from otter.sections import dataset_options
+
+    cfg = {"global_settings": {"image_size": [8, 8]}, "dataset": {"valid_options": {"name": "D", "options": {"image_size": 4, "n": 2}}}}
+    assert dataset_options(cfg, "valid") == {"image_size": [8, 8], "n": 2}
+    assert dataset_options(cfg, "train") == {"image_size": [8, 8]}
+
+
+@pytest.mark.parametrize(
+    "cfg, size",
+    [
+        ({"common": {"image_size": 32}}, (32, 32)),
+        ({"common": {"image_size": 32}, "dataset": {"train_options": {"name": "D", "options": {"image_size": [16, 24]}}}}, (16, 24)),
+        ({"common": {"image_size": 32}, "global_settings": {"image_size": [8, 12]},
+          "dataset": {"train_options": {"name": "D", "options": {"image_size": [16, 24]}}}}, (8, 12)),
+        ({"common": {}}, None),
+    ],
+)
+def test_the_image_size_is_what_the_training_images_are_made_at(cfg, size):
+    from otter.sections import image_size
+
+    assert image_size(cfg) == size
+
+
+def test_make_dataset_builds_what_build_dataset_loads(project):
+    model, cfg = otter.load_model_from_config("tiny", root=project, network=tinyproj)
+    dataset = otter.make_dataset(cfg, "train", tinyproj)
+    train, _ = otter.build_dataset(cfg, tinyproj)
+    assert isinstance(dataset, tinyproj.TinyDataset) and len(dataset) == len(train.dataset)
+    assert otter.make_dataset(cfg, "test", tinyproj) is None
+
+
+def test_a_corrupt_checkpoint_is_one_line_naming_the_file(tmp_path):
+    from otter.checkpoint import read_checkpoint
+
+    path = tmp_path / "last.ckpt"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(OtterError, match=rf"^{path}: cannot read this checkpoint .*; is it complete\?$"):
+        read_checkpoint(path)
+    torch.save([1, 2], path)
+    with pytest.raises(OtterError, match="not a checkpoint"):
+        read_checkpoint(path)

@@ -6,7 +6,7 @@ import torch
 from otter import build_callback, build_logger
 from otter.config import Config
 from otter.errors import OtterConfigError, OtterError
-from otter.registry import CALLBACKS, LOGGERS, LR_SCHEDULERS, OPTIMIZERS, Registry, resolve
+from otter.registry import CALLBACKS, LOGGERS, LR_SCHEDULERS, OPTIMIZERS, Registry, build, resolve
 from otter.validate import check_options
 
 
@@ -132,7 +132,8 @@ def test_every_callback_builds_from_config(name, tmp_path):
     built = build_callback(cfg)
     assert type(built[0]).__name__ == name
     if name == "ModelCheckpoint":
-        assert built[0].dirpath == str(tmp_path / "checkpoint") and built[0].save_last is True
+        # Its top-k files go into the run; last.ckpt is LastCheckpoint's (added by build_trainer).
+        assert built[0].dirpath == str(tmp_path / "checkpoint") and not built[0].save_last
     if name == "CustomTQDMProgressBar":
         assert built[0].unit_scale == 8
 
@@ -157,3 +158,61 @@ def test_builtin_entries_take_options_from_yaml_only():
         for name in reg.names():
             params = inspect.signature(reg.get(name)).parameters
             assert "lr_lambda" not in params and "schedulers" not in params, name
+
+
+# --------------------------------------------------------------------------- build(): the one way to build
+
+
+def test_build_passes_options_derived_values_it_declares_and_fixed_arguments():
+    reg = Registry("parts")
+
+    @reg.register()
+    class Head:
+        OTTER_DERIVED = ("in_channels",)
+
+        def __init__(self, scale, dim=4, in_channels=None, cfg=None):
+            self.args = (scale, dim, in_channels, cfg)
+
+    head = build({"name": "Head", "options": {"dim": 8}}, reg, args=(2,), derived={"in_channels": 16, "unused": 1}, cfg="c")
+    assert head.args == (2, 8, 16, "c")
+    plain = build({"name": "Head"}, reg, args=(1,))
+    assert plain.args == (1, 4, None, None)
+
+
+def test_build_reports_an_unknown_name_at_its_key_with_close_matches():
+    reg = Registry("parts")
+    reg.register(dict, name="Dict")
+    with pytest.raises(OtterConfigError, match=r"^model\.head\.name: unknown name 'Dcit' in parts \(did you mean 'Dict'\?\)"):
+        build({"name": "Dcit"}, reg, key="model.head")
+
+
+def test_build_refuses_an_option_otter_fills_in():
+    reg = Registry("parts")
+    reg.register(dict, name="Dict")
+    with pytest.raises(OtterConfigError, match=r"^model\.options\.cfg: 'cfg' is filled in by Otter"):
+        build({"name": "Dict", "options": {"cfg": 1}}, reg, key="model", cfg=2)
+
+
+def test_build_falls_back_to_a_project_module_by_name():
+    import types
+
+    module = types.ModuleType("proj")
+    module.Thing = lambda size: ("thing", size)
+    assert build({"name": "Thing", "options": {"size": 3}}, Registry("empty"), module) == ("thing", 3)
+
+
+def test_an_alias_fixes_flags_and_keeps_the_signature():
+    reg = Registry("heads")
+
+    class Head:
+        OTTER_DERIVED = ("channels",)
+
+        def __init__(self, channels=None, squeeze: bool = False, dim: int = 2):
+            self.squeeze, self.dim = squeeze, dim
+
+    alias = reg.alias("SqueezeHead", Head, squeeze=True)
+    assert reg.get("SqueezeHead") is alias and alias.__name__ == "SqueezeHead"
+    assert alias.OTTER_DERIVED == ("channels",)
+    assert inspect.signature(alias).parameters["squeeze"].default is True
+    made = build({"name": "SqueezeHead", "options": {"dim": 5}}, reg)
+    assert isinstance(made, Head) and made.squeeze is True and made.dim == 5

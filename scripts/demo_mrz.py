@@ -1,7 +1,8 @@
 """The demo's MRZ branch: scaffold an MRZ project, train it on CPU, export, read unseen pages.
 
 Run on its own (``python scripts/demo_mrz.py [--workdir DIR] [key.path=value ...]``) or
-from ``scripts/demo.py --task mrz``. Every step is the command a user would type:
+as ``scripts/demo.py --task mrz`` (which calls :func:`mrz_demo` after its own scaffold,
+train and export steps). Every step is the command a user would type:
 
 1. ``cookiecutter <this repo> --directory template`` with ``task=mrz`` makes ``Demo/``;
 2. ``python -m Demo.model train default`` trains the reader on synthetic MRZ bands;
@@ -72,6 +73,51 @@ def _scalars(log_dir: Path) -> Dict[str, float]:
     return {tag: acc.Scalars(tag)[-1].value for tag in acc.Tags()["scalars"]}
 
 
+def mrz_demo(ctx: Sequence) -> List[Tuple[str, str]]:
+    """Read unseen pages and bands with the trained reader; the summary rows.
+
+    Args:
+        ctx: ``(work, py, env, run_dir, onnx_file, times)`` after scaffold, train and export
+            (``scripts/demo.py``'s ``Context``); ``times`` gains ``inference``.
+    """
+    work, py, env, run_dir, onnx_file, times = ctx
+    images = work / "images"
+    images.mkdir(exist_ok=True)
+    start = time.perf_counter()
+    _run([py, "-c", MAKE_IMAGES.format(project=PROJECT, pages=PAGES, bands=BANDS), str(images)], work, env)
+    truth = json.loads((images / "truth.json").read_text())
+    files = sorted(p for p in images.iterdir() if p.suffix in (".jpg", ".png"))
+    _, out = _run([py, "-m", f"{PROJECT}.infer", str(onnx_file), *map(str, files), "--json"], work, env, capture=True)
+    times["inference"] = time.perf_counter() - start
+    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+    metrics = _scalars(run_dir / "logs")
+    meta = json.loads(subprocess.run(
+        [py, "-c", "import json, sys; from otter.export import read_onnx_meta; print(json.dumps(read_onnx_meta(sys.argv[1])))", str(onnx_file)],
+        cwd=work, env=env, check=True, capture_output=True, text=True).stdout)
+    right = sum(r["lines"] == truth[Path(r["image"]).name] for r in results)
+    passing = [r for r in results if r["all_valid"]]
+    rows = [
+        ("valid_nls (unseen designs)", f"{metrics.get('valid_nls', float('nan')):.4f}"),
+        ("valid_exact", f"{metrics.get('valid_exact', float('nan')):.4f}"),
+        ("valid_check_pass", f"{metrics.get('valid_check_pass', float('nan')):.4f}"),
+        ("valid_pass_precision", f"{metrics.get('valid_pass_precision', float('nan')):.4f}"),
+        ("ONNX parity max |diff|", json.dumps(meta.get("parity_max_abs_diff"))),
+        ("inference: read exactly", f"{right}/{len(results)} ({PAGES} photographed pages, {BANDS} cropped bands)"),
+        ("inference: check digits hold", f"{len(passing)}/{len(results)}, of which {sum(r['lines'] == truth[Path(r['image']).name] for r in passing)} right"),
+    ]
+    print("\nA few reads:")
+    for r in results[:3] + results[PAGES : PAGES + 2]:
+        verdict = "all check digits hold" if r["all_valid"] else "FAILS: " + (", ".join(k for k, v in r["valid"].items() if not v) or "no format")
+        ok = "right" if r["lines"] == truth[Path(r["image"]).name] else "wrong"
+        print(f"  {Path(r['image']).name}: {r['format']} score {r['score']:.3f}, {verdict} ({ok})")
+        for line in r["lines"]:
+            print(f"    {line}")
+        for c in r["corrections"]:
+            print(f"    corrected line {c['line'] + 1} col {c['position'] + 1}: {c['from']} -> {c['to']} ({c['reason']})")
+    return rows
+
+
 def run_mrz(work: Path, py: str, env: Dict[str, str], overrides: Sequence[str] = ()) -> List[Tuple[str, str]]:
     """Scaffold, train, export and read; returns the summary rows ``(what, value)``."""
     times: Dict[str, float] = {}
@@ -84,38 +130,8 @@ def run_mrz(work: Path, py: str, env: Dict[str, str], overrides: Sequence[str] =
     times["export"], _ = _run([py, "-m", f"{PROJECT}.model", "to_onnx", CFG, *overrides], work, env)
     run_dir = sorted((work / PROJECT / "runs" / CFG).iterdir())[-1]
     onnx_file = sorted((run_dir / "export").glob("*.onnx"))[-1]
-    images = work / "images"
-    images.mkdir(exist_ok=True)
-    _run([py, "-c", MAKE_IMAGES.format(project=PROJECT, pages=PAGES, bands=BANDS), str(images)], work, env)
-    truth = json.loads((images / "truth.json").read_text())
-    files = sorted(p for p in images.iterdir() if p.suffix in (".jpg", ".png"))
-    times["inference"], out = _run([py, "-m", f"{PROJECT}.infer", str(onnx_file), *map(str, files), "--json"], work, env, capture=True)
-    results = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-    metrics = _scalars(run_dir / "logs")
-    right = sum(r["lines"] == truth[Path(r["image"]).name] for r in results)
-    passing = [r for r in results if r["all_valid"]]
-    rows = [
-        ("valid_nls (unseen designs)", f"{metrics.get('valid_nls', float('nan')):.4f}"),
-        ("valid_exact", f"{metrics.get('valid_exact', float('nan')):.4f}"),
-        ("valid_check_pass", f"{metrics.get('valid_check_pass', float('nan')):.4f}"),
-        ("valid_pass_precision", f"{metrics.get('valid_pass_precision', float('nan')):.4f}"),
-        ("inference: read exactly", f"{right}/{len(results)} ({PAGES} photographed pages, {BANDS} cropped bands)"),
-        ("inference: check digits hold", f"{len(passing)}/{len(results)}, of which {sum(r['lines'] == truth[Path(r['image']).name] for r in passing)} right"),
-        *[(f"time: {k}", f"{v:.1f} s") for k, v in times.items()],
-        ("run folder", str(run_dir)),
-        ("ONNX file", str(onnx_file)),
-    ]
-    print("\nA few reads:")
-    for r in results[:3] + results[PAGES : PAGES + 2]:
-        verdict = "all check digits hold" if r["all_valid"] else "FAILS: " + ", ".join(k for k, v in r["valid"].items() if not v)
-        ok = "right" if r["lines"] == truth[Path(r["image"]).name] else "wrong"
-        print(f"  {Path(r['image']).name}: {r['format']} score {r['score']:.3f}, {verdict} ({ok})")
-        for line in r["lines"]:
-            print(f"    {line}")
-        for c in r["corrections"]:
-            print(f"    corrected line {c['line'] + 1} col {c['position'] + 1}: {c['from']} -> {c['to']} ({c['reason']})")
-    return rows
+    rows = mrz_demo((work, py, env, run_dir, onnx_file, times))
+    return rows + [*[(f"time: {k}", f"{v:.1f} s") for k, v in times.items()], ("run folder", str(run_dir)), ("ONNX file", str(onnx_file))]
 
 
 def main(argv: List[str]) -> int:

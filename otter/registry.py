@@ -40,13 +40,7 @@ class Registry:
         builtins: Called once with the registry before its first lookup, to add
             the built-in entries (imports heavy modules lazily).
 
-    >>> def _add_models(reg: Registry) -> None:
-    from .backbone import Backbone
-
-    reg.register(Backbone, force=True)
-
-
-MODELS = Registry("models", _add_models)
+    >>> MODELS = Registry("models")
     >>> @MODELS.register()
     ... class Tiny: ...
     >>> MODELS.get("Tiny") is Tiny

@@ -184,8 +184,9 @@ find_base() {
 
 # ---------------------------------------------------------------- proxy settings for the build
 
-# The host's pip settings as one pip.conf, without what names a host file (cert, constraint,
-# find-links, file:// indexes): those do not exist inside the build. The CA bundle goes separately.
+# The host's pip settings (its config files and PIP_* variables) as one pip.conf, without what
+# names a host file (cert, constraint, find-links, file:// indexes): those do not exist inside the
+# build. The CA bundle goes separately.
 host_pip_conf() {
     local out="$state/pip.conf" pip_cmd line key value section name kept token
     local -a sections=()
@@ -201,7 +202,9 @@ host_pip_conf() {
                 value="${value%[\'\"]}"
                 section="${key%%.*}"
                 name="${key#*.}"
-                [[ $section == :* || $section == "$key" ]] && continue
+                [[ $section == "$key" ]] && continue
+                # PIP_* variables (pip lists them as :env:) hold for every command: [global].
+                [[ $section == :env: ]] && section=global
                 case "$name" in
                     cert | client-cert | constraint | requirement | find-links | config-file) continue ;;
                 esac
@@ -283,18 +286,18 @@ printf "torch:   %s\n" "$(cat /etc/otter/torch.txt)"
 printf "python:  %s, %s packages in /opt/venv\n" "$(python -V 2>&1)" "$(python -m pip list --format=freeze 2>/dev/null | wc -l)"
 printf "otter:   %s\n" "$(python -c "import otter; print(otter.__version__)")"
 printf "largest: %s\n" "$(du -sm /opt/venv/lib/python3*/site-packages/* 2>/dev/null | sort -rn | head -n 6 | awk "{printf \"%s %sMB, \", \$2, \$1}" | sed "s|/opt/venv/lib/python3[.0-9]*/site-packages/||g")"
-printf "compilers:"; for c in gcc cc c++ g++ clang make; do command -v "$c" >/dev/null && printf " %s" "$c"; done; echo
-printf "leftovers:"; for p in /src /dist /tmp/dist /tmp/keep-torch.txt /root/.cache/pip /run/secrets/pip.conf /run/secrets/ca.crt; do [ -e "$p" ] && printf " %s" "$p"; done; echo
+printf "compilers:"; for c in gcc cc c++ g++ clang make; do if command -v "$c" >/dev/null; then printf " %s" "$c"; fi; done; echo
+printf "leftovers:"; for p in /src /dist /tmp/dist /tmp/keep-torch.txt /root/.cache/pip /run/secrets/pip.conf /run/secrets/ca.crt; do if [ -e "$p" ]; then printf " %s" "$p"; fi; done; echo
 printf "pip config: %s\n" "$(python -m pip config list 2>/dev/null | grep -v "^:env:" | tr "\n" " ")"
 '
 report="$("$engine" run --rm --entrypoint bash "$image" -c "$inside")" || die "cannot run $image"
 printf '%s\n' "$report" | sed 's/^/   /'
 # shellcheck disable=SC2016  # expanded inside the container
 base_compilers="$("$engine" run --rm --entrypoint sh "$base" -c \
-    'for c in gcc cc c++ g++ clang make; do command -v "$c" >/dev/null && printf " %s" "$c"; done; echo' || true)"
+    'for c in gcc cc c++ g++ clang make; do if command -v "$c" >/dev/null; then printf " %s" "$c"; fi; done; echo' || true)"
 image_compilers="$(printf '%s\n' "$report" | sed -n 's/^compilers://p')"
 if [ "$image_compilers" = "$base_compilers" ]; then
-    ok "no compiler beyond the base's own (${base_compilers:- none})"
+    ok "no compiler beyond the base's own (base:${base_compilers:- none})"
 else
     bad "compilers in the image that the base does not have:$image_compilers (base:$base_compilers)"
 fi
@@ -424,7 +427,9 @@ sigterm() {
     fi
 }
 if [ -n "${OTTER_TEST_LOCK:-}" ]; then
-    exec 9>"$OTTER_TEST_LOCK"
+    # Read-only is enough for flock, and works for a lock file another user made.
+    [ -e "$OTTER_TEST_LOCK" ] || : >"$OTTER_TEST_LOCK"
+    exec 9<"$OTTER_TEST_LOCK"
     flock 9
     sigterm
     flock -u 9

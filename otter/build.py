@@ -175,7 +175,7 @@ def build_dataset(cfg: Config, ds: Optional[ModuleType] = None) -> Tuple[Any, An
     Returns:
         ``(train_loader, valid_loader)``; ``valid_loader`` is ``None`` without ``dataset.valid_options``.
     """
-    from .resume import make_loader
+    from .resume import make_loader  # torch and Lightning: imported when data is built
 
     # Names and options of the datasets, now that their module is here; before any run folder exists.
     check_datasets(cfg, ds, file=config_file(cfg))
@@ -266,6 +266,7 @@ def build_trainer(cfg: Config, root: Optional[PathLike] = None) -> Any:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch import Trainer
 
+    # Lightning callbacks: imported when a trainer is built, so `import otter.build` stays light.
     from .recorder import RunRecorder
     from .resume import run_guards
 

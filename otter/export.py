@@ -23,8 +23,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .build import build_model, load_project_config
+from .checkpoint import load_weights
 from .errors import OtterConfigError, OtterError
 from .onnx_meta import encode_meta, read_onnx_meta
+from .registry import ONNX_WRAPPERS, build
+from .runinfo import find_checkpoint, model_complexity
 from .schema import DTYPES, RESERVED_META_KEYS, dynamic_axes_of, validate_onnx_section
 from .version import __version__
 
@@ -303,8 +307,6 @@ def _max_abs_diff(want: "np.ndarray", have: "np.ndarray", name: str, batch: int)
 
 
 def _complexity(module: "torch.nn.Module", onnx_cfg: Mapping[str, Any], seed: int, batches: List[Optional[int]]) -> Dict[str, int]:
-    from .runinfo import model_complexity
-
     return model_complexity(module, _random_inputs(onnx_cfg, batches[0], seed, _device_of(module)))
 
 
@@ -394,11 +396,6 @@ def export_run(
         OtterConfigError: the config (its ``onnx:`` section included) is invalid.
         OtterError: no trained run, or the export is not faithful.
     """
-    from .build import build_model, load_project_config
-    from .checkpoint import load_weights
-    from .registry import ONNX_WRAPPERS, build
-    from .runinfo import find_checkpoint
-
     root = Path(root) if root is not None else Path.cwd()
     project = [network, *modules]
     cfg = load_project_config(cfg_name, root, stem, project, overrides, mode="to_onnx")

@@ -113,6 +113,29 @@ def test_japanese_page_keeps_the_code_and_is_japanese(page):
     assert kana >= 20, "the Japanese page reads as English"
 
 
+@pytest.mark.parametrize("page", hand_written_pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_yaml_and_python_blocks_parse(page):
+    import ast
+
+    import yaml
+
+    for lang, body in code_blocks(page.read_text(encoding="utf-8")):
+        if lang == "yaml":
+            assert isinstance(yaml.safe_load(body), dict), body
+        elif lang == "python":
+            ast.parse(body)
+
+
+def test_the_example_config_passes_otter_check(tmp_path, capsys):
+    from otter.cli import main
+
+    example = next(body for lang, body in code_blocks((DOCS / "config.md").read_text(encoding="utf-8")) if lang == "yaml")
+    path = tmp_path / "example.yaml"
+    path.write_text(example, encoding="utf-8")
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert f"{path}: OK" in capsys.readouterr().out
+
+
 def test_japanese_paragraph_lines_join_without_a_space_and_blocks_stay():
     text = "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"
     joined = reference.join_cjk_lines(text)

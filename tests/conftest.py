@@ -15,6 +15,15 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 
+def pytest_runtest_setup(item):
+    """``@pytest.mark.gpu`` tests run where CUDA is, and are a skip with its reason elsewhere."""
+    if item.get_closest_marker("gpu") is not None:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("needs a CUDA device: torch.cuda.is_available() is False on this machine")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_run_id_env(monkeypatch):
     # A run id chosen by one test must not leak into the next through the environment.

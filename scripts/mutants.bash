@@ -16,7 +16,6 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-repo="$PWD"
 
 CORE=(otter/config.py otter/validate.py otter/schema.py otter/runinfo.py otter/checkpoint.py
       otter/resume.py otter/export.py otter/onnx_meta.py)

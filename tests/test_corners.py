@@ -92,6 +92,19 @@ def test_each_loss_prefers_the_true_peak_and_trains(kind):
     np.testing.assert_allclose(found[0].numpy(), [[10, 12], [20, 5], [25, 25], [3, 28]], atol=0.5)
 
 
+def test_coordinate_term_is_zero_at_the_target_and_skips_empty_maps():
+    # Peaks away from the border: the target's centre is the point itself.
+    target = torch.from_numpy(render_heatmaps([[10, 12], [20, 8], [24, 22], [8, 20]], (32, 32)))[None]
+    with_coords = HeatmapLoss("focal_mse", coord_weight=1.0)
+    plain = HeatmapLoss("focal_mse")
+    sharp = torch.where(target > 0.999, 30.0, -30.0)  # soft-argmax lands exactly on the peaks
+    assert with_coords(sharp, target) - plain(sharp, target) < 1e-3
+    shifted = torch.roll(sharp, shifts=2, dims=-1)
+    assert with_coords(shifted, target) - plain(shifted, target) == pytest.approx(2.0, abs=1e-2)  # 2 cells off in x
+    empty = torch.zeros_like(target)
+    assert with_coords(shifted, empty) == pytest.approx(float(plain(shifted, empty)))
+
+
 def test_unknown_loss_kind():
     with pytest.raises(ValueError, match="focal_mse"):
         HeatmapLoss("l1")

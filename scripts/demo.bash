@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The demo: scaffold a classifier project, train it on CPU on synthetic documents,
-# export it to a verified ONNX file, match new document photos with it, print a summary.
-# Usage: bash scripts/demo.bash [--workdir DIR] [key.path=value ...]   (overrides go to training)
+# The demo: scaffold a project of one task, train it on CPU on synthetic documents,
+# export it to a verified ONNX file, run its inference on new images, print a summary.
+#   classifier (default): match new document photos to registered examples;
+#   aligner: find documents' corners in new photos and flatten them.
+# Usage: bash scripts/demo.bash [--task classifier|aligner] [--workdir DIR] [key.path=value ...]
+#        (overrides go to training)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

@@ -2,11 +2,13 @@
 
 Every step runs the command a user would type, in a fresh folder:
 
-1. ``cookiecutter <this repo> --directory template`` makes ``Demo/`` (task: classifier);
-2. ``python -m Demo.model train default`` trains on synthetic document templates;
+1. ``cookiecutter <this repo> --directory template`` makes ``Demo/`` (``--task``, default classifier);
+2. ``python -m Demo.model train default`` trains on the task's synthetic data;
 3. ``python -m Demo.model to_onnx default`` exports and verifies the ONNX file;
-4. ``python -m Demo.infer`` registers one clean example of each of several document
-   templates never seen in training and matches new photos of them;
+4. ``python -m Demo.infer`` on new synthetic images the model never saw:
+   - classifier: registers examples of unseen document templates and matches new photos of them;
+   - aligner: finds the corners of unseen documents in photos and flattens them;
+   - mrz: reads the MRZ of unseen photographed pages and cropped bands (scripts/demo_mrz.py);
 
 then prints a table of metrics, timings and file paths.
 """
@@ -21,7 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, NamedTuple, Sequence, Tuple
+
+from demo_mrz import mrz_demo  # scripts/ is on sys.path when this script runs
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "Demo"
@@ -30,6 +34,8 @@ CFG = "default"
 N_TEMPLATES = 8
 REGISTER_PER_TEMPLATE = 2
 PHOTOS_PER_TEMPLATE = 3
+# Aligner: unseen photos to find and flatten documents in.
+N_PHOTOS = 6
 
 
 def run(cmd: Sequence[str], cwd: Path, env: Dict[str, str]) -> float:
@@ -74,27 +80,20 @@ for label, images in sorted(pages.items()):
 """
 
 
-def main(argv: List[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, help="where to create Demo/ (default: a new temporary folder)")
-    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides for training")
-    args = parser.parse_args(argv)
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="otter-demo-"))
-    work.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "MPLBACKEND": "Agg"}
-    py = sys.executable
-    times: Dict[str, float] = {}
+class Context(NamedTuple):
+    """What the shared steps leave for a task's inference step."""
 
-    times["scaffold"] = run(
-        [py, "-m", "cookiecutter", str(REPO), "--directory", "template", "--no-input", "--output-dir", str(work),
-         f"project_name={PROJECT}", "task=classifier"],
-        REPO, env,
-    )
-    times["train"] = run([py, "-m", f"{PROJECT}.model", "train", CFG, *args.overrides], work, env)
-    times["export"] = run([py, "-m", f"{PROJECT}.model", "to_onnx", CFG], work, env)
+    work: Path
+    py: str
+    env: Dict[str, str]
+    run_dir: Path
+    onnx_file: Path
+    times: Dict[str, float]
 
-    run_dir = sorted((work / PROJECT / "runs" / CFG).iterdir())[-1]
-    onnx_file = sorted((run_dir / "export").glob("*.onnx"))[-1]
+
+def classifier_demo(ctx: Context) -> List[Tuple[str, str]]:
+    """Register examples of unseen templates, match new photos of them; the summary rows."""
+    work, py, env, run_dir, onnx_file, times = ctx
     images = work / "images"
     images.mkdir(exist_ok=True)
     size = json.loads(json.dumps(_onnx_meta(onnx_file, py, work, env)["image_size"]))
@@ -130,6 +129,124 @@ def main(argv: List[str]) -> int:
         ("ONNX parity max |diff|", json.dumps(meta.get("parity_max_abs_diff"))),
         ("inference: nearest template", f"{nearest}/{len(results)} photos right ({N_TEMPLATES} unseen templates, {REGISTER_PER_TEMPLATE} examples each)"),
         (f"inference: at threshold {threshold:.3f}", f"{accepted}/{len(results)} matched right, {false_accepts} matched wrong, the rest 'no match'"),
+    ]
+    return rows
+
+
+MAKE_PHOTOS = """
+import json, sys
+from pathlib import Path
+from PIL import Image
+from {project}.model.dataset import SynthAlignValidDataset
+
+out = Path(sys.argv[1])
+# A seed training never used: page designs and backgrounds it has not seen, at photo resolution.
+ds = SynthAlignValidDataset(image_size={size}, num_samples={n}, photo_size=[640, 480], page_long_side=640, seed=12345)
+truth = {{}}
+for i in range(len(ds)):
+    photo, corners = ds.raw(i)
+    Image.fromarray(photo).save(out / f"photo_{{i}}.png")
+    truth[f"photo_{{i}}.png"] = corners.tolist()
+(out / "truth.json").write_text(json.dumps(truth))
+"""
+
+
+def aligner_demo(ctx: Context) -> List[Tuple[str, str]]:
+    """Find the corners of unseen documents in photos, flatten them, draw before/after; the summary rows."""
+    import numpy as np
+
+    from otter.geometry import corner_metrics
+
+    work, py, env, run_dir, onnx_file, times = ctx
+    images = work / "images"
+    images.mkdir(exist_ok=True)
+    meta = _onnx_meta(onnx_file, py, work, env)
+    start = time.perf_counter()
+    subprocess.run([py, "-c", MAKE_PHOTOS.format(project=PROJECT, size=meta["image_size"], n=N_PHOTOS), str(images)], cwd=work, env=env, check=True)
+    truth = json.loads((images / "truth.json").read_text())
+    results = {}
+    for name in sorted(truth):
+        flat = images / name.replace("photo_", "flat_")
+        # Exit code 1 means "no document found": a result to report, not a failure.
+        out = subprocess.run(
+            [py, "-m", f"{PROJECT}.infer", str(onnx_file), str(images / name), "--json", "--out", str(flat)],
+            cwd=work, env=env, capture_output=True, text=True,
+        )
+        if out.returncode not in (0, 1):
+            raise SystemExit(out.stderr)
+        results[name] = json.loads(out.stdout)
+    times["inference"] = time.perf_counter() - start
+
+    found = [n for n in sorted(truth) if results[n]["found"]]
+    scores = corner_metrics([results[n]["corners"] for n in found], [truth[n] for n in found]) if found else None
+    picture = images / "before_after.png"
+    _before_after([images / n for n in sorted(truth)], truth, results, picture)
+    metrics = latest_scalars(run_dir / "logs")
+    rows = [
+        ("valid_iou mean / 5th pct", f"{metrics.get('valid_iou', float('nan')):.4f} / {metrics.get('valid_iou_p5', float('nan')):.4f}"),
+        ("valid corner error", f"{metrics.get('valid_err_px', float('nan')):.2f} px, {metrics.get('valid_err_pct', float('nan')):.3f} % of the diagonal"),
+        ("valid PCK @1/2/5 %", " / ".join(f"{metrics.get(f'valid_pck@{k}', float('nan')):.3f}" for k in (1, 2, 5))),
+        ("ONNX parity max |diff|", json.dumps(meta.get("parity_max_abs_diff"))),
+        ("inference: documents found", f"{len(found)}/{len(truth)} unseen 640x480 photos (threshold {meta.get('score_threshold')})"),
+    ]
+    if scores is not None:
+        rows += [
+            ("inference: polygon IoU", f"mean {scores['iou_mean']:.4f}, min {float(np.min(scores['iou'])):.4f}"),
+            ("inference: corner error", f"{scores['err_px_mean']:.2f} px, {100 * scores['err_diag_mean']:.3f} % of the diagonal"),
+        ]
+    rows.append(("before / after picture", str(picture)))
+    return rows
+
+
+def _before_after(photos: Sequence[Path], truth: Dict, results: Dict, out: Path) -> None:
+    """Each photo with the true (green) and found (red) corners, beside its flattened page."""
+    import cv2
+    import numpy as np
+
+    rows = []
+    for path in photos:
+        photo = cv2.imread(str(path))
+        for quad, color in ((truth[path.name], (60, 200, 60)), (results[path.name]["corners"], (40, 40, 230))):
+            if quad is not None:
+                cv2.polylines(photo, [np.round(np.asarray(quad) * 4).astype(np.int32)], True, color, 2, cv2.LINE_AA, shift=2)
+        flat_path = path.with_name(path.name.replace("photo_", "flat_"))
+        flat = cv2.imread(str(flat_path)) if flat_path.is_file() else np.zeros((10, 10, 3), np.uint8)
+        h = photo.shape[0]
+        flat = cv2.resize(flat, (max(1, round(flat.shape[1] * h / flat.shape[0])), h), interpolation=cv2.INTER_AREA)
+        rows.append(np.concatenate([photo, np.full((h, 8, 3), 255, np.uint8), flat], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    cv2.imwrite(str(out), np.concatenate(rows, axis=0))
+
+
+#: The per-task part of the demo: inference on new synthetic images and the summary rows.
+TASKS = {"classifier": classifier_demo, "aligner": aligner_demo, "mrz": mrz_demo}
+
+
+def main(argv: List[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS), default="classifier", help="the task to scaffold (default: classifier)")
+    parser.add_argument("--workdir", type=Path, help="where to create Demo/ (default: a new temporary folder)")
+    parser.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides for training")
+    args = parser.parse_args(argv)
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="otter-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1", "MPLBACKEND": "Agg"}
+    py = sys.executable
+    times: Dict[str, float] = {}
+
+    times["scaffold"] = run(
+        [py, "-m", "cookiecutter", str(REPO), "--directory", "template", "--no-input", "--output-dir", str(work),
+         f"project_name={PROJECT}", f"task={args.task}"],
+        REPO, env,
+    )
+    times["train"] = run([py, "-m", f"{PROJECT}.model", "train", CFG, *args.overrides], work, env)
+    times["export"] = run([py, "-m", f"{PROJECT}.model", "to_onnx", CFG], work, env)
+
+    run_dir = sorted((work / PROJECT / "runs" / CFG).iterdir())[-1]
+    onnx_file = sorted((run_dir / "export").glob("*.onnx"))[-1]
+    rows = TASKS[args.task](Context(work, py, env, run_dir, onnx_file, times))
+    rows += [
         *[(f"time: {k}", f"{v:.1f} s") for k, v in times.items()],
         ("project", str(work / PROJECT)),
         ("run folder", str(run_dir)),

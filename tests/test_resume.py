@@ -147,3 +147,73 @@ def test_restore_from_another_configs_run(project):
         assert torch.equal(a, b)
     with pytest.raises(OtterConfigError, match=r"finetune\.yaml: common\.restore_all_states: restore_all_states continues a run in its own folder"):
         otter.load_model_from_config("finetune", root=project, network=tinyproj, overrides=["common.restore_all_states=true"])
+
+
+# --------------------------------------------------------------------------- #
+# Run ids and run folders (issue #8)
+# --------------------------------------------------------------------------- #
+
+
+def _start_at_the_same_time(root, barrier, queue):
+    import datetime as real
+
+    import otter.runinfo as runinfo
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2030, 1, 2, 3, 4, 5)
+
+    runinfo.datetime = Frozen
+    os.environ.pop("OTTER_RUN_ID", None)
+    os.environ.pop("OTTER_RUN_PID", None)
+    barrier.wait()
+    queue.put(runinfo.new_run_id(root, "tiny"))
+
+
+def test_concurrent_starts_in_the_same_second_get_their_own_reserved_ids(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, queue = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_start_at_the_same_time, args=(tmp_path, barrier, queue)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    ids = sorted(queue.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(60)
+    base = "2030-01-02-03-04-05"
+    assert ids == [base, f"{base}-1", f"{base}-2", f"{base}-3"]
+    # Each id was reserved by creating its folder when it was chosen. (A process that then fails before
+    # its first step removes its folder at exit: test_exitcodes.py; forked children here skip exit handlers.)
+    assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ids
+
+
+def test_a_reserved_folder_is_kept_once_the_run_steps_and_is_never_taken_over(project):
+    from otter.runinfo import new_run_id
+
+    run_id = new_run_id(project, "tiny")
+    assert (project / "runs" / "tiny" / run_id).is_dir()
+    # A reserved folder with no checkpoint is not "the latest run".
+    with pytest.raises(OtterConfigError, match="has no run yet"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
+    _, _, cfg = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
+    assert (Path(cfg.root_dir) / "checkpoint" / "last.ckpt").is_file()
+    # Another process's folder (not reserved here) is never written into.
+    other = project / "runs" / "tiny" / "2020-01-01-00-00-00"
+    other.mkdir()
+    model, cfg2 = otter.load_model_from_config("tiny", root=project, network=tinyproj)
+    cfg2.name_ind = other.name
+    with pytest.raises(OtterError, match="exists already"):
+        otter.build_trainer(cfg2, root=project)
+
+
+def test_a_dotted_config_name_is_its_own_config_and_run_folder(project):
+    (project / "config" / "tiny.v2.yaml").write_text((project / "config" / "tiny.yaml").read_text())
+    _, _, cfg = tinyproj.train(project, cfg_name="tiny.v2", overrides=["trainer.max_epochs=1"])
+    assert cfg.name == "tiny.v2"
+    assert Path(cfg.root_dir).parent == project / "runs" / "tiny.v2"
+    assert not (project / "runs" / "tiny").exists()
+    # And "the latest run of tiny" is not the tiny.v2 run.
+    with pytest.raises(OtterConfigError, match="has no run yet"):
+        otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])

@@ -6,11 +6,13 @@
 #
 #   bash scripts/mutants.bash [--fresh] [--seconds N] [--jobs N] [otter/MODULE.py ...]
 #
-# Modules: otter/<name>.py files (default: $CORE below). Tests: $OTTER_MUTANT_TESTS (default: the
-# in-process tests of those modules, below). The work happens in a copy of the working tree under
-# ${OTTER_MUTANTS_DIR:-build/mutants}; results accumulate there, so a run cut short by --seconds
-# goes on where it stopped when started again (--fresh starts over). The last lines printed are the
-# share killed and every survivor; `cd build/mutants/tree && mutmut show NAME` shows a mutant's diff.
+# Modules: otter/<name>.py files (default: the core list below). Each module is tried with its own
+# tests (tests_for below; $OTTER_MUTANT_TESTS replaces them), and mutmut runs, for each mutant,
+# only the tests that call the mutated function. The work happens in copies of the working tree
+# under ${OTTER_MUTANTS_DIR:-build/mutants}/<module>; results accumulate there, so a run cut short
+# by --seconds (a budget for the whole run) goes on where it stopped when started again (--fresh
+# starts over). The last lines printed are the share killed and every survivor;
+# `cd build/mutants/<module>/tree && mutmut show NAME` shows a mutant's diff.
 #
 # Not part of scripts/test.bash: it takes a long time (each mutant runs its covering tests).
 set -euo pipefail
@@ -19,9 +21,25 @@ cd "$(dirname "$0")/.."
 
 CORE=(otter/config.py otter/validate.py otter/schema.py otter/runinfo.py otter/checkpoint.py
       otter/resume.py otter/export.py otter/onnx_meta.py)
-TESTS=(tests/test_config.py tests/test_validate.py tests/test_runinfo.py tests/test_resume.py
-       tests/test_export.py tests/test_parity.py tests/test_weights_loaded.py tests/test_seed.py
-       tests/test_build.py)
+
+# The in-process tests of a module (child-process tests cannot see the mutants).
+tests_for() {
+    case "$1" in
+        otter/config.py|otter/validate.py|otter/schema.py)
+            echo tests/test_config.py tests/test_validate.py tests/test_schema.py tests/test_check_fast.py \
+                tests/test_check_constructors.py tests/test_export.py ;;
+        otter/runinfo.py)
+            echo tests/test_runinfo.py tests/test_resume.py tests/test_seed.py tests/test_weights_loaded.py ;;
+        otter/checkpoint.py)
+            echo tests/test_checkpoint_io.py tests/test_resume.py tests/test_export.py tests/test_weights_loaded.py ;;
+        otter/resume.py)
+            echo tests/test_resume.py tests/test_resume_exact.py tests/test_seed.py ;;
+        otter/export.py|otter/onnx_meta.py)
+            echo tests/test_export.py tests/test_parity.py tests/test_weights_loaded.py ;;
+        *)
+            echo tests/ ;;
+    esac
+}
 
 fresh=0
 seconds=0
@@ -49,11 +67,6 @@ for m in "${modules[@]}"; do
         exit 2
     fi
 done
-read -r -a tests <<< "${OTTER_MUTANT_TESTS:-${TESTS[*]}}"
-existing=()
-for t in "${tests[@]}"; do
-    if [ -f "$t" ]; then existing+=("$t"); fi
-done
 
 if [ -n "${OTTER_PY:-}" ]; then
     py="$OTTER_PY"
@@ -71,15 +84,12 @@ mutmut="$(dirname "$py")/mutmut"
 # One thread per test process: the children share the machine's cores.
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 
+base="$(pwd)"
 work="${OTTER_MUTANTS_DIR:-build/mutants}"
-tree="$work/tree"
+case "$work" in /*) ;; *) work="$base/$work" ;; esac
 if [ "$fresh" = 1 ]; then rm -rf "$work"; fi
-mkdir -p "$tree"
-# The working tree as it is (tracked and new files, not ignored ones), times kept so that mutmut
-# regenerates only the mutants of files that changed since the last run.
-rm -rf "${tree:?}/otter" "${tree:?}/tests"
-git ls-files -co --exclude-standard -z | grep -zv '^otter/_template' \
-    | tar --null -T - -cf - | tar -xpf - -C "$tree"
+deadline=0
+if [ "$seconds" -gt 0 ]; then deadline=$(( $(date +%s) + seconds )); fi
 
 json_list() {
     local first=1
@@ -91,49 +101,77 @@ json_list() {
     done
     printf ']'
 }
-{
-    printf '\n[tool.mutmut]\n'
-    printf 'source_paths = ["otter"]\n'
-    printf 'only_mutate = %s\n' "$(json_list "${modules[@]}")"
-    printf 'pytest_add_cli_args_test_selection = %s\n' "$(json_list "${existing[@]}")"
-    printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not gpu"]\n'
-    # Fork each mutant's test run from a process that has torch imported already: seconds saved a mutant.
-    printf 'process_isolation = "fork"\n'
-    printf 'mutate_only_covered_lines = false\n'
-} >> "$tree/pyproject.toml"
 
-cd "$tree"
-printf 'mutants.bash: %s\n  tests: %s\n' "${modules[*]}" "${existing[*]}"
-status=0
-if [ "$seconds" -gt 0 ]; then
-    timeout --signal=INT "$seconds" "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1 || status=$?
-else
-    "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1 || status=$?
-fi
-if [ "$status" != 0 ] && [ "$status" != 124 ] && [ "$status" != 130 ]; then
-    tail -n 30 mutmut-run.log >&2
-    exit "$status"
-fi
-"$mutmut" export-cicd-stats > /dev/null
-"$py" - "$status" <<'PY'
+# Run mutmut on one module in its own copy of the tree; prints nothing, leaves results in $tree.
+mutate() {
+    local module="$1" tree="$2" status=0 left=0
+    local -a tests existing=()
+    read -r -a tests <<< "${OTTER_MUTANT_TESTS:-$(tests_for "$module")}"
+    for t in "${tests[@]}"; do
+        if [ -e "$t" ]; then existing+=("$t"); fi
+    done
+    mkdir -p "$tree"
+    # The working tree as it is (tracked and new files, not ignored ones), times kept so that mutmut
+    # regenerates only the mutants of files that changed since the last run.
+    rm -rf "${tree:?}/otter" "${tree:?}/tests"
+    git ls-files -co --exclude-standard -z | grep -zv '^otter/_template' \
+        | tar --null -T - -cf - | tar -xpf - -C "$tree"
+    {
+        printf '\n[tool.mutmut]\n'
+        printf 'source_paths = ["otter"]\n'
+        printf 'only_mutate = %s\n' "$(json_list "$module")"
+        printf 'pytest_add_cli_args_test_selection = %s\n' "$(json_list "${existing[@]}")"
+        printf 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not gpu"]\n'
+        # Fork each mutant's test run from a process that has torch imported already: seconds a mutant.
+        printf 'process_isolation = "fork"\n'
+    } >> "$tree/pyproject.toml"
+    printf '%s: tests %s\n' "$module" "${existing[*]}"
+    if [ "$deadline" -gt 0 ]; then
+        left=$(( deadline - $(date +%s) ))
+        if [ "$left" -le 0 ]; then return 124; fi
+        (cd "$tree" && timeout --signal=INT "$left" "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) || status=$?
+    else
+        (cd "$tree" && "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) || status=$?
+    fi
+    if [ "$status" != 0 ] && [ "$status" != 124 ] && [ "$status" != 130 ]; then
+        tail -n 30 "$tree/mutmut-run.log" >&2
+    fi
+    return "$status"
+}
+
+overall=0
+for module in "${modules[@]}"; do
+    name="$(basename "$module" .py)"
+    mutate "$module" "$work/$name/tree" || overall=$?
+    (cd "$work/$name/tree" && [ -d mutants ] && "$mutmut" export-cicd-stats > /dev/null 2>&1) || true
+done
+
+"$py" - "$overall" "$work" "$mutmut" "${modules[@]}" <<'PY'
 import json, subprocess, sys
 from pathlib import Path
 
-stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
-lines = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "results", "--all", "true"],
-                       capture_output=True, text=True).stdout.splitlines()
-rows = [line.strip().rsplit(": ", 1) for line in lines if ": " in line]
-by_status = {}
-for name, status in rows:
-    by_status.setdefault(status, []).append(name)
-done = stats["killed"] + stats["survived"] + stats["timeout"] + stats["suspicious"] + stats["no_tests"] + stats["segfault"]
-killed = stats["killed"] + stats["timeout"]  # a mutant that hangs the tests is caught too
-print(f"mutants: {stats['total']} planted, {done} tested" + (" (cut short: run again to go on)" if sys.argv[1] != "0" else ""))
-print(f"killed: {killed}/{done} = {100 * killed / max(done, 1):.1f}%  (timeouts counted as killed: {stats['timeout']})")
-for status in ("survived", "no tests", "suspicious", "segfault"):
-    names = by_status.get(status, [])
-    if names:
-        print(f"{status} ({len(names)}):")
-        for name in names:
-            print(f"  {name}")
+cut, work, mutmut, modules = sys.argv[1] != "0", Path(sys.argv[2]), sys.argv[3], sys.argv[4:]
+total = {"planted": 0, "tested": 0, "killed": 0}
+survivors = []
+for module in modules:
+    tree = work / Path(module).stem / "tree"
+    stats_file = tree / "mutants" / "mutmut-cicd-stats.json"
+    if not stats_file.is_file():
+        print(f"{module}: not run yet")
+        continue
+    stats = json.loads(stats_file.read_text())
+    lines = subprocess.run([mutmut, "results", "--all", "true"], cwd=tree, capture_output=True, text=True).stdout.splitlines()
+    rows = [line.strip().rsplit(": ", 1) for line in lines if ": " in line]
+    tested = sum(stats[k] for k in ("killed", "survived", "timeout", "suspicious", "no_tests", "segfault"))
+    killed = stats["killed"] + stats["timeout"]  # a mutant that hangs the tests is caught too
+    print(f"{module}: {killed}/{tested} killed ({100 * killed / max(tested, 1):.1f}%), {stats['total']} planted")
+    total["planted"] += stats["total"]
+    total["tested"] += tested
+    total["killed"] += killed
+    survivors += [(module, status, name) for name, status in rows if status in ("survived", "no tests", "suspicious", "segfault")]
+t = total
+print(f"TOTAL: {t['killed']}/{t['tested']} killed = {100 * t['killed'] / max(t['tested'], 1):.1f}% ({t['planted']} planted)"
+      + ("; cut short: run again to go on" if cut else ""))
+for module, status, name in survivors:
+    print(f"  {status}: {name}")
 PY

@@ -215,12 +215,14 @@ def trained_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_best_checkpoint_reads_the_saved_best(trained_run):
     names = sorted(p.name for p in (trained_run / "checkpoint").iterdir())
     assert names == ["epoch0.ckpt", "last.ckpt"]
     assert best_checkpoint(trained_run) == trained_run / "checkpoint" / "epoch0.ckpt"
 
 
+@pytest.mark.slow
 def test_best_checkpoint_survives_a_moved_run_folder(trained_run, tmp_path):
     import shutil
 
@@ -229,6 +231,7 @@ def test_best_checkpoint_survives_a_moved_run_folder(trained_run, tmp_path):
     assert best_checkpoint(moved) == moved / "checkpoint" / "epoch0.ckpt"
 
 
+@pytest.mark.slow
 def test_best_checkpoint_falls_back_to_last(trained_run, tmp_path):
     import shutil
 
@@ -266,6 +269,7 @@ def tiny_trained(tmp_path_factory):
     return root, cfg
 
 
+@pytest.mark.slow
 def test_export_run_writes_a_verified_file_into_the_run(tiny_trained):
     from datetime import date
 
@@ -301,6 +305,7 @@ def test_export_run_without_a_trained_run_says_so(project):
         export_run("tiny", root=project, network=tinyproj)
 
 
+@pytest.mark.slow
 def test_export_run_refuses_a_bad_onnx_section(tiny_trained):
     import tinyproj
     from otter.export import export_run

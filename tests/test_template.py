@@ -145,6 +145,7 @@ def test_contract_lists_what_the_base_imports():
         assert module in trainer and f"model/{module}.py" in contract
 
 
+@pytest.mark.slow
 def test_bake_makes_the_documented_layout(baked_task):
     out, task = baked_task
     root = out / "MyProj"
@@ -160,6 +161,7 @@ def test_bake_makes_the_documented_layout(baked_task):
     assert os.access(root / "docker" / "train.bash", os.X_OK)
 
 
+@pytest.mark.slow
 def test_bake_from_a_template_with_byte_code_leaves_none(tmp_path):
     # An installed template (otter new) may hold __pycache__ folders next to its sources.
     template = tmp_path / "template"
@@ -177,6 +179,7 @@ def copy_template(tmp_path: Path) -> Path:
     return template
 
 
+@pytest.mark.slow
 def test_an_overlay_file_that_would_overwrite_a_base_file_is_refused(tmp_path):
     template = copy_template(tmp_path)
     overlay = template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "model" / "trainer.py"
@@ -184,12 +187,14 @@ def test_an_overlay_file_that_would_overwrite_a_base_file_is_refused(tmp_path):
     bake_refused(tmp_path / "out", template, task="classifier", message="_tasks/classifier/model/trainer.py would overwrite the base's model/trainer.py")
 
 
+@pytest.mark.slow
 def test_a_task_missing_a_contract_file_is_refused(tmp_path):
     template = copy_template(tmp_path)
     (template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "config" / "gpu.yaml").unlink()
     bake_refused(tmp_path / "out", template, task="classifier", message="_tasks/classifier/config/gpu.yaml is missing")
 
 
+@pytest.mark.slow
 def test_a_task_without_its_entry_points_is_refused(tmp_path):
     template = copy_template(tmp_path)
     init = template / "{{cookiecutter.project_name}}" / "_tasks" / "classifier" / "model" / "__init__.py"
@@ -229,16 +234,19 @@ def bake_refused(out: Path, template: Path = REPO / "template", message: str = "
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["my-proj", "9lives", "torch", "test", "import"])
 def test_hook_refuses_bad_project_names_and_writes_nothing(tmp_path, name):
     bake_refused(tmp_path, project_name=name, task="classifier")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", [t for t in ("classifier", "aligner", "mrz") if t not in TASKS])
 def test_tasks_not_ready_say_so_and_write_nothing(tmp_path, task):
     bake_refused(tmp_path, task=task, message=f"task {task!r} is not available")
 
 
+@pytest.mark.slow
 def test_exports_keep_the_seed_entry_points(baked_task):
     out, task = baked_task
     code = f"import MyProj.model as m; print(m.main_{task}_train.__name__, m.main_{task}_torch2onnx.__name__)"
@@ -246,6 +254,7 @@ def test_exports_keep_the_seed_entry_points(baked_task):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_shipped_configs_pass_check(baked_task):
     out, task = baked_task
     configs = ("default", "gpu", "finetune")
@@ -273,6 +282,7 @@ def quick(baked):
     return results
 
 
+@pytest.mark.slow
 def test_seed_example_config_passes_check_unchanged(quick):
     out = quick["seed_check"]
     assert out.returncode == 0, out.stderr
@@ -280,6 +290,7 @@ def test_seed_example_config_passes_check_unchanged(quick):
     assert len(warnings) == 1 and "onnx.dynamic_axes.output" in warnings[0]
 
 
+@pytest.mark.slow
 def test_check_catches_project_names_and_options(quick, baked):
     out = quick["typo_option"]
     assert out.returncode == 2
@@ -289,12 +300,14 @@ def test_check_catches_project_names_and_options(quick, baked):
     assert out.returncode == 2 and "did you mean 'ClassifierModel'" in out.stderr
 
 
+@pytest.mark.slow
 def test_unknown_config_lists_the_configs(quick):
     out = quick["unknown_config"]
     assert out.returncode == 2
     assert "unknown config 'defualt' (did you mean 'default'?)" in out.stderr and "default, finetune, gpu" in out.stderr
 
 
+@pytest.mark.slow
 def test_pretrained_without_network_is_one_line(quick):
     out = quick["pretrained"]
     assert out.returncode == 2, out.stderr[-2000:]
@@ -303,6 +316,7 @@ def test_pretrained_without_network_is_one_line(quick):
     assert quick["runs_made"] == []
 
 
+@pytest.mark.slow
 def test_use_imagenet_without_a_folder_is_one_line(quick):
     out = quick["use_imagenet"]
     assert out.returncode == 2
@@ -310,6 +324,7 @@ def test_use_imagenet_without_a_folder_is_one_line(quick):
     assert len(lines) == 1 and "use_imagenet" in lines[0], out.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_seed_example_trains_with_small_cpu_overrides(baked):
     shutil.copy(SEED_CONFIG, baked / "MyProj" / "config" / SEED_CONFIG.name)
     small = [a for a in TINY if not a.startswith("dataset.valid_options")] + [
@@ -329,6 +344,7 @@ def test_seed_example_trains_with_small_cpu_overrides(baked):
     assert (run / "checkpoint" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_baked_project_tests_pass(baked_task):
     out, task = baked_task
     proc = subprocess.run(

@@ -208,8 +208,11 @@ def render_background(rng: np.random.Generator, size: Size) -> np.ndarray:
             cv2.fillConvexPoly(img, box, _color(rng), cv2.LINE_AA)
         else:
             cv2.circle(img, c, max(1, s // 2), _color(rng), -1, cv2.LINE_AA)
-    if rng.random() < 0.35:  # the edge of another sheet of paper: a straight light edge the model must not take
-        sheet = cv2.boxPoints(((rng.uniform(0, w), rng.uniform(0, h)), (rng.uniform(0.3, 0.9) * w, rng.uniform(0.3, 0.9) * h), rng.uniform(0, 180)))
+    if rng.random() < 0.25:  # the edge of another sheet of paper coming in from outside the frame
+        side = int(rng.integers(0, 4))
+        t = rng.uniform(0, 1)
+        edge = [(t * w, -0.3 * h), (1.3 * w, t * h), (t * w, 1.3 * h), (-0.3 * w, t * h)][side]
+        sheet = cv2.boxPoints((edge, (rng.uniform(0.5, 1.0) * w, rng.uniform(0.5, 1.0) * h), rng.uniform(0, 180)))
         cv2.fillConvexPoly(img, sheet.astype(np.int32), _paper(rng), cv2.LINE_AA)
     for _ in range(int(rng.integers(0, 3)) if rng.random() < 0.4 else 0):  # cables
         pts = np.stack([rng.uniform(-0.2, 1.2, 4) * w, rng.uniform(-0.2, 1.2, 4) * h], 1)

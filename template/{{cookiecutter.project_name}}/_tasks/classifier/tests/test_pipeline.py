@@ -122,6 +122,43 @@ def test_inference_matches_an_image_to_its_own_registered_copy(exported):
     assert np.allclose(np.linalg.norm(matcher.embed(images[:2]), axis=1), 1.0, atol=1e-5)
 
 
+def test_matching_other_views_of_unseen_templates_uses_the_stored_threshold(exported):
+    """Register one view of each unseen template, match the others with the threshold the export stored.
+
+    A one-epoch model is too weak to promise the right template; what is checked is the rule: the
+    default threshold is the stored one, a match is the most similar registered template, and no
+    name is given below the threshold. (The demo's longer training measures how often it is right.)
+    """
+    from otter.export import read_onnx_meta
+
+    _, onnx_path = exported
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    stored = read_onnx_meta(onnx_path)["threshold"]
+    assert isinstance(stored, float) and -1.0 <= stored <= 1.0
+    matcher = infer.DocumentMatcher(onnx_path)
+    assert matcher.threshold == stored
+    # Templates neither in training nor in validation.
+    pages = dataset.SynthValidDataset(image_size=32, num_classes=3, views_per_class=3, return_tensor=False, first_template=3_000_000)
+    views = {}
+    for i in range(len(pages)):
+        image, label = pages[i][0], int(pages[i][1])
+        views.setdefault(label, []).append(image)
+    assert sorted(views) == [0, 1, 2] and all(len(v) == 3 for v in views.values())
+    for label, images in views.items():
+        matcher.register(f"t{label}", images[0])
+    for images in views.values():
+        for image in images[1:]:
+            assert not np.array_equal(image, images[0])  # another view, not the registered copy
+            scores = matcher.scores(image)
+            name, score = matcher.match(image)
+            assert score == max(scores.values())
+            if score >= stored:
+                assert scores[name] == score
+            else:
+                assert name is None
+
+
 def test_inference_command_line(exported, tmp_path):
     from PIL import Image
 

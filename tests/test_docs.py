@@ -523,7 +523,7 @@ def test_pages_render_in_chromium(site):
                             assert len(images) >= 1, f"{path}: the demo figures are missing"
                     assert not problems, f"{path}: " + "; ".join(problems)
                     suffix = "" if scheme == "light" else "-dark"
-                    page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=name.startswith("tutorial") and scheme == "light")
+                    page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=name.startswith(("tutorial", "classifier")) and scheme == "light")
                     page.close()
         finally:
             browser.close()

@@ -155,6 +155,15 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(sub: Any, name: str, func: Callable[..., Any], help: Optional[str], description: Optional[str]) -> Any:
+    """A sub-command that runs ``func``; ``--debug`` is accepted after it too (``otter check x.yaml --debug``)."""
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    cmd = sub.add_parser(name, parents=[debug], help=help, description=description)
+    cmd.set_defaults(func=func)
+    return cmd
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .version import __version__
 
@@ -167,8 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks (same as OTTER_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    check = sub.add_parser(
+    check = _command(
+        sub,
         "check",
+        cmd_check,
         help="validate a config file",
         description="Validate a config: keys, types, registry names and options. Names of a project's own "
         "models and datasets are reported as not checked here; `python -m MyProj.model check` checks them too. "
@@ -176,21 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("config", help="path to the YAML config")
     check.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides, values parsed as YAML")
-    check.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    check.set_defaults(func=cmd_check)
 
-    info = sub.add_parser(
+    info = _command(
+        sub,
         "info",
+        cmd_info,
         help="print versions and devices",
         description="Print the package versions, devices and system info a run folder records "
         "(of this machine, or those recorded in RUN_DIR).",
     )
     info.add_argument("run_dir", nargs="?", help="a run folder runs/<cfg_name>/<run_id>")
-    info.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    info.set_defaults(func=cmd_info)
 
-    new = sub.add_parser(
+    new = _command(
+        sub,
         "new",
+        cmd_new,
         help="scaffold a training project from the built-in template",
         description="Create NAME/ (config/, model/, docker/, tests, README) for a task, offline. "
         "Same as `cookiecutter <otter repo> --directory template`.",
@@ -198,8 +209,6 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="project name: a Python identifier, it becomes the import root (e.g. MyProj)")
     new.add_argument("--task", choices=_template_tasks(), default="classifier", help="what the project trains (default: classifier)")
     new.add_argument("--output-dir", "--output_dir", default=".", help="where to create NAME/ (default: here)")
-    new.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-    new.set_defaults(func=cmd_new)
     return parser
 
 
@@ -247,12 +256,10 @@ def project_main(
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, fn in commands.items():
         doc = (fn.__doc__ or "").strip().splitlines()
-        cmd = sub.add_parser(name, help=doc[0] if doc else None, description=doc[0] if doc else None)
+        cmd = _command(sub, name, fn, doc[0] if doc else None, doc[0] if doc else None)
         cmd.add_argument("cfg_name", nargs="?", help="config name (a file in config/, without .yaml)")
         cmd.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides, values parsed as YAML")
         cmd.add_argument("--cfg_name", "--cfg-name", dest="cfg_flag", metavar="NAME", help="the config name, as a flag")
-        cmd.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
-        cmd.set_defaults(func=fn)
     args, extra = parser.parse_known_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

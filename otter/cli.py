@@ -35,7 +35,12 @@ _default_showwarning = warnings.showwarning
 
 
 def run_guarded(fn: Callable[[], Any], argv: Sequence[str]) -> int:
-    """Run ``fn``; a user error becomes one line on stderr and exit code 2."""
+    """Run ``fn`` and return its exit code.
+
+    0 finished; 2 a config or data error (one line on stderr); 1 a crash (traceback)
+    or a full disk (one line); 130 Ctrl-C and 143 SIGTERM (a training run writes
+    ``last.ckpt`` first; see :mod:`otter.stop`).
+    """
     warnings.showwarning = _show_warning
     try:
         result = fn()
@@ -43,21 +48,28 @@ def run_guarded(fn: Callable[[], Any], argv: Sequence[str]) -> int:
         if _debug(argv):
             raise
         print(str(e).splitlines()[0] if str(e) else type(e).__name__, file=sys.stderr)
-        return EXIT_USER_ERROR
+        return getattr(e, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt:
+        # Outside training (which stops at a batch boundary itself): nothing to save.
         print("interrupted", file=sys.stderr)
         return 130
+    except SystemExit as e:
+        # Training stopped by SIGTERM or Ctrl-C: otter.stop set the code (143, 130).
+        if isinstance(e.code, int):
+            return e.code
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(e, SIGTERMException):
+            return 143
+        raise
     return result if isinstance(result, int) else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .config import apply_overrides, derive_batch_sizes, read_config
-    from .validate import Scope, validate_config
+    from .config import check_config
 
     path = Path(args.config)
-    data = apply_overrides(read_config(path), args.overrides)
-    derive_batch_sizes(data, str(path))
-    report = validate_config(data, file=str(path), mode="check", scope=Scope(strict=False))
+    report = check_config(path, args.overrides)
     for message in report.warnings:
         print(f"warning: {message}", file=sys.stderr)
     for message in report.unchecked:
@@ -181,9 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         cmd_check,
         help="validate a config file",
-        description="Validate a config: keys, types, registry names and options. Names of a project's own "
-        "models and datasets are reported as not checked here; `python -m MyProj.model check` checks them too. "
-        "Problems in the onnx: section are warnings.",
+        description="Validate a config: keys, types, registry names and options, then build the optimizer, "
+        "scheduler, callbacks, loggers, DataLoaders and Trainer in a throwaway folder, so whatever their "
+        "constructors refuse is reported too. Names of a project's own models and datasets are reported as not "
+        "checked here; `python -m MyProj.model check` checks them too. Problems in the onnx: section are warnings. "
+        "A config that passed, unchanged (same packages, otter and machine), is answered from a cache in "
+        "~/.cache/otter (OTTER_CACHE_DIR; OTTER_NO_CACHE=1 checks in full).",
     )
     check.add_argument("config", help="path to the YAML config")
     check.add_argument("overrides", nargs="*", metavar="key.path=value", help="overrides, values parsed as YAML")

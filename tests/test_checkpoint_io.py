@@ -17,6 +17,7 @@ from otter.ckpt_save import DiskFullError, atomic_write_bytes
 TESTS = Path(__file__).resolve().parent
 
 
+@pytest.mark.slow
 def test_last_ckpt_is_the_latest_state_when_later_epochs_do_not_enter_top_k(project):
     # Monitoring "step" with mode min: only epoch 0 is ever in the top 1, as with a metric that stops improving.
     trainer, _, cfg = tinyproj.train(
@@ -32,6 +33,7 @@ def test_last_ckpt_is_the_latest_state_when_later_epochs_do_not_enter_top_k(proj
     assert all(torch.equal(last["state_dict"][k], v) for k, v in final.items())
 
 
+@pytest.mark.slow
 def test_last_ckpt_every_n_steps(project):
     text = tinyproj.TINY_CONFIG.replace(
         "  - name: CustomTQDMProgressBar", "  - name: LastCheckpoint\n    options:\n      every_n_train_steps: 3\n  - name: CustomTQDMProgressBar"
@@ -82,6 +84,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_ends_the_run_with_one_line_and_the_last_checkpoint_still_loads(project, small_disk):
     _, _, cfg = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
     run = Path(cfg.root_dir)

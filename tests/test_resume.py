@@ -21,6 +21,7 @@ def runs(root: Path):
     return sorted(p.name for p in (root / "runs" / "tiny").iterdir())
 
 
+@pytest.mark.slow
 def test_weights_only_resume_seeds_a_new_run(project):
     _, first, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
     model, cfg = otter.load_model_from_config("tiny", root=project, network=tinyproj, overrides=["common.is_restore=true"])
@@ -32,6 +33,7 @@ def test_weights_only_resume_seeds_a_new_run(project):
     assert len(runs(project)) == 2
 
 
+@pytest.mark.slow
 def test_full_resume_continues_epoch_and_step_in_the_same_folder(project):
     trainer1, _, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
     assert trainer1.global_step == 8
@@ -45,6 +47,7 @@ def test_full_resume_continues_epoch_and_step_in_the_same_folder(project):
     assert sorted(p.name for p in (Path(cfg1.root_dir) / "preview").iterdir()) == ["epoch_0", "epoch_1"]
 
 
+@pytest.mark.slow
 def test_restore_names_a_checkpoint_file(project):
     _, _, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
     best = next(p.name for p in (Path(cfg1.root_dir) / "checkpoint").iterdir() if p.name.startswith("epoch="))
@@ -106,6 +109,7 @@ def clean_env(**extra):
     return env
 
 
+@pytest.mark.slow
 def test_sigterm_leaves_a_last_ckpt_that_resumes(project, tmp_path):
     marker = tmp_path / "stepped"
     proc = subprocess.Popen(
@@ -138,6 +142,7 @@ def test_sigterm_leaves_a_last_ckpt_that_resumes(project, tmp_path):
     assert trainer.global_step >= saved["global_step"]
 
 
+@pytest.mark.slow
 def test_restore_from_another_configs_run(project):
     _, first, cfg1 = tinyproj.train(project, overrides=["trainer.max_epochs=1"])
     (project / "config" / "finetune.yaml").write_text("_base_: tiny.yaml\ncommon:\n  is_restore: true\n  restore_cfg: tiny\n")
@@ -189,6 +194,7 @@ def test_concurrent_starts_in_the_same_second_get_their_own_reserved_ids(tmp_pat
     assert sorted(p.name for p in (tmp_path / "runs" / "tiny").iterdir()) == ids
 
 
+@pytest.mark.slow
 def test_a_reserved_folder_is_kept_once_the_run_steps_and_is_never_taken_over(project):
     from otter.runinfo import new_run_id
 
@@ -208,6 +214,7 @@ def test_a_reserved_folder_is_kept_once_the_run_steps_and_is_never_taken_over(pr
         otter.build_trainer(cfg2, root=project)
 
 
+@pytest.mark.slow
 def test_a_dotted_config_name_is_its_own_config_and_run_folder(project):
     (project / "config" / "tiny.v2.yaml").write_text((project / "config" / "tiny.yaml").read_text())
     _, _, cfg = tinyproj.train(project, cfg_name="tiny.v2", overrides=["trainer.max_epochs=1"])

@@ -126,6 +126,7 @@ def seed_project(tmp_path, monkeypatch):
     return name, model_dir
 
 
+@pytest.mark.slow
 def test_a_seed_shaped_project_trains_on_cpu(seed_project, tmp_path):
     name, model_dir = seed_project
     code = f"from {name}.model import main_tiny_train; main_tiny_train('tiny')"
@@ -139,6 +140,7 @@ def test_a_seed_shaped_project_trains_on_cpu(seed_project, tmp_path):
     assert len(runs) == 1 and (runs[0] / "checkpoint" / "last.ckpt").is_file()
 
 
+@pytest.mark.slow
 def test_dataset_problems_are_one_line_when_the_module_arrives_and_leave_no_run_folder(seed_project, tmp_path):
     import os
 

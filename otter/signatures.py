@@ -147,8 +147,20 @@ def _registered() -> List[str]:
     return sorted(found)
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as JSON that tells ``1`` from ``"1"`` and sorts mixed keys (YAML allows both)."""
+    if isinstance(value, dict):
+        items = [[f"{type(k).__name__}:{k}", _canonical(v)] for k, v in value.items()]
+        return sorted(items, key=lambda kv: kv[0])
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return f"{type(value).__name__}:{value!r}"  # floats too: nan and -0.0 stay distinct
+
+
 def _check_key(data: Any, file: str) -> str:
-    text = json.dumps([versions_key(), _machine(), _registered(), file, data], sort_keys=True, default=repr)
+    text = json.dumps([versions_key(), _machine(), _registered(), file, _canonical(data)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

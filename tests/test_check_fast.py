@@ -84,3 +84,16 @@ def test_the_key_covers_packages_code_machine_and_registrations(tmp_path, monkey
 
     monkeypatch.setitem(signatures._memory, "versions_key", "another set of packages")
     assert signatures.passed_before(data, file) is None
+
+
+def test_the_key_tells_apart_what_yaml_tells_apart(tmp_path, monkeypatch):
+    from otter import signatures
+
+    monkeypatch.setenv("OTTER_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("OTTER_NO_CACHE", raising=False)
+    mixed = {"common": {0: "a", "image_size": [8, 8]}, "x": 1}
+    signatures.remember_passed(mixed, "c.yaml", [], [])  # int and str keys side by side
+    assert signatures.passed_before(mixed, "c.yaml") is not None
+    for other in ({"common": {"0": "a", "image_size": [8, 8]}, "x": 1}, {"common": {0: "a", "image_size": [8, 8]}, "x": 1.0},
+                  {"common": {0: "a", "image_size": [8, 8]}, "x": True}):
+        assert signatures.passed_before(other, "c.yaml") is None

@@ -138,14 +138,16 @@ def load_model_from_config(
                     )
                 cfg.name_ind = run_dir.name
                 cfg.common.checkpoint_path = str(ckpt)
-        if "name_ind" not in cfg:
-            cfg.name_ind = new_run_id(root, cfg.name)
     except OtterConfigError as e:
         raise e.located(config_file(cfg)) from None
     _seed(cfg)
     model = build_model(cfg, network, *modules)
     if ckpt is not None:
         load_weights(model, ckpt, strict=cfg.common.get("restore_strict", True))
+    if "name_ind" not in cfg:
+        # Chosen (and its folder reserved) once the model is built: a model or checkpoint
+        # that fails leaves nothing behind.
+        cfg.name_ind = new_run_id(root, cfg.name)
     return model, cfg
 
 

@@ -192,9 +192,35 @@ def test_config_reference_changes_when_the_schema_changes():
     assert "| `warmup_ratio` | float | `0.25` | Fraction of the steps spent warming up. |" in after
     assert "| [`profiler`](#profiler) | [ProfilerSection](#profiler) | no | Profile a few steps. |" in after
     assert "| `enabled` | bool | `false` | Turn it on. |" in after
-    # Everything else stays as it was.
+    # Everything else stays as it was (but the text of `common`, which a class made by
+    # create_model has no source comment for).
+    common_text = reference._described(common)[0] or "-"
     for line in before.splitlines():
-        assert line in after
+        if common_text.split("(")[0] not in line:
+            assert line in after
+
+
+def test_config_reference_reads_descriptions_docstrings_and_comments():
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Section(BaseModel):
+        # What the section is for.
+        model_config = ConfigDict(extra="forbid")
+
+        size: int = 3  # pixels per side
+        mode: str = Field("a", description="How it runs.")
+        other: bool = False
+
+    class Root(BaseModel):
+        """The root."""
+
+        section: Section
+
+    page = reference.config_reference("en", Root, "tests")
+    assert "| [`section`](#section) | [Section](#section) | yes | What the section is for. |" in page
+    assert "| `size` | int | `3` | pixels per side |" in page
+    assert '| `mode` | str | `"a"` | How it runs. |' in page
+    assert "| `other` | bool | `false` | — |" in page
 
 
 def test_cli_page_is_the_parsers_help():

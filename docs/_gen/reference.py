@@ -249,6 +249,52 @@ def _field_models(model: Any, name: str, info: Any, top: bool) -> List[Any]:
     return found
 
 
+BaseModelDoc = None  # set below: pydantic's own BaseModel docstring is not a section's
+
+
+def source_comments(model: Any) -> Tuple[Optional[str], Dict[str, str]]:
+    """Comments the code holds for a model: the first comment in its class body (before
+    any field), and the comment at the end of each field's line.
+
+    Used where a section or key has no docstring or ``description``.
+    """
+    import tokenize
+
+    try:
+        source = inspect.getsource(model)
+    except (OSError, TypeError):
+        return None, {}
+    lines = source.splitlines()
+    comments: Dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError):
+        return None, {}
+    field_re = re.compile(r"^\s+([A-Za-z_]\w*)\s*:")
+    fields: Dict[str, str] = {}
+    class_comment: Optional[str] = None
+    for number, line in enumerate(lines, start=1):
+        m = field_re.match(line)
+        if m and m.group(1) in model.model_fields:
+            text = comments.get(number)
+            if text:
+                fields[m.group(1)] = text
+        elif class_comment is None and number > 1 and line.strip().startswith("#") and not any(
+            field_re.match(x) for x in lines[1 : number - 1]
+        ):
+            class_comment = comments.get(number)
+    return class_comment, fields
+
+
+def _described(model: Any) -> Tuple[Optional[str], Dict[str, Optional[str]]]:
+    """(section text, {field: one-liner}) from docstrings and descriptions, else the code's comments."""
+    class_comment, field_comments = source_comments(model)
+    doc = model.__doc__ if model.__doc__ and model.__doc__ != BaseModelDoc else None
+    return doc or class_comment, {name: info.description or field_comments.get(name) for name, info in model.model_fields.items()}
+
+
 def _walk(root: Any) -> Tuple[Dict[Any, List[str]], List[Any]]:
     """Every model reachable from ``root``: where each is used, in order of first appearance."""
     used: Dict[Any, List[str]] = {}
@@ -294,13 +340,14 @@ def config_reference(lang: str = "en", root: Any = None, module: Optional[str] =
             section_of[model] = paths[0]
     links = {m: f"#{section_of[m]}" if m in section_of else f"#{_anchor(m)}" for m in order}
 
+    root_fields = _described(root)[1]
     lines = [f"# {t['config_title']}", "", t["config_intro"].format(module=module or root.__module__), ""]
     lines += [f"## {t['sections']}", ""]
     lines += [f"| {t['section']} | {t['type']} | {t['required']} | {t['meaning']} |", "|---|---|---|---|"]
     for name, info in root.model_fields.items():
         required, _ = _default(info)
         models = _field_models(root, name, info, top=True)
-        desc = info.description or (models[0].__doc__ if len(models) == 1 else None)
+        desc = root_fields[name] or (_described(models[0])[0] if len(models) == 1 else None)
         link = f"[`{name}`](#{name})" if any(section_of.get(m) == name for m in models) else f"`{name}`"
         shown = type_name(info.annotation, links)
         if models and not _models_in(info.annotation):
@@ -309,13 +356,14 @@ def config_reference(lang: str = "en", root: Any = None, module: Optional[str] =
     lines.append("")
 
     def table(model: Any, prefix: str) -> List[str]:
-        out = [_one_line(model.__doc__), ""] if model.__doc__ else []
+        text, described = _described(model)
+        out = [_one_line(text), ""] if text else []
         out += [f"| {t['key']} | {t['type']} | {t['default']} | {t['meaning']} |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             required, default = _default(info)
             shown = f"**{t['required']}**" if required else default
             key = f"`{prefix}{name}`"
-            out.append(f"| {key} | {type_name(info.annotation, links)} | {shown} | {_one_line(info.description)} |")
+            out.append(f"| {key} | {type_name(info.annotation, links)} | {shown} | {_one_line(described[name])} |")
         extra = model.model_config.get("extra")
         out += ["", t["extra_allowed"] if extra == "allow" else t["extra_forbidden"], ""]
         return out
@@ -567,3 +615,12 @@ def write_generated(docs: Path = DOCS, assets: Optional[Path] = None) -> List[Pa
     _write(path, benchmarks_body())
     written.append(path)
     return written
+
+
+def _base_model_doc() -> Optional[str]:
+    from pydantic import BaseModel
+
+    return BaseModel.__doc__
+
+
+BaseModelDoc = _base_model_doc()

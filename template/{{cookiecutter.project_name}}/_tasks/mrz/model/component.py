@@ -82,20 +82,30 @@ class BandEncoder(nn.Module):
 class LinePooling(nn.Module):
     """One sequence per line slot: per column, a softmax over rows for each slot.
 
+    The attention logits are a 1x1 conv of the features plus a learned per-slot, per-row
+    bias that starts as a prior (slot 0 looks near the top, the last slot near the
+    bottom). Without it the slots start identical and training spends its first
+    thousands of samples emitting only blanks while they drift apart.
+
     Args:
         channels: Channels of the encoder map.
         slots: Line slots (3: the most lines an MRZ has).
+        rows: Rows of the encoder map (the band height / 8).
+        prior: Strength of the initial position prior.
     """
 
-    def __init__(self, channels: int, slots: int = 3):
+    def __init__(self, channels: int, slots: int = 3, rows: int = 6, prior: float = 6.0):
         super().__init__()
         self.slots = slots
         self.attention = nn.Conv2d(channels, slots, 1)
-        self.slot_embedding = nn.Parameter(torch.zeros(1, slots, channels, 1))
+        centre = torch.linspace(0, 1, slots)[:, None]
+        where = torch.linspace(0, 1, rows)[None, :]
+        self.row_bias = nn.Parameter((-prior * (where - centre) ** 2)[None, :, :, None])  # 1 x S x H x 1
+        self.slot_embedding = nn.Parameter(torch.randn(1, slots, channels, 1) * 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``B x C x H x W`` -> ``B x slots x C x W``."""
-        weights = torch.softmax(self.attention(x), dim=2)  # B x S x H x W
+        weights = torch.softmax(self.attention(x) + self.row_bias, dim=2)  # B x S x H x W
         pooled = torch.einsum("bshw,bchw->bscw", weights, x)
         return pooled + self.slot_embedding
 
@@ -109,13 +119,20 @@ class SequenceHead(nn.Module):
         hidden: LSTM hidden size per direction; 0 skips the LSTM (a 1-D conv instead).
         num_classes: CTC classes, blank included (filled in by the model).
         slots: Line slots.
+        dropout: Dropout before the linear layer.
+        rows: Rows of the encoder map (filled in by the model).
+        upsample: Steps per encoder column: 2 gives CTC two frames where a character
+            needs one, and learning leaves the all-blank phase much sooner.
     """
 
-    OTTER_DERIVED = ("in_channels", "num_classes")
+    OTTER_DERIVED = ("in_channels", "num_classes", "rows")
 
-    def __init__(self, in_channels: int = 64, hidden: int = 64, num_classes: int = 38, slots: int = 3, dropout: float = 0.1):
+    def __init__(
+        self, in_channels: int = 64, hidden: int = 64, num_classes: int = 38, slots: int = 3, dropout: float = 0.1, rows: int = 6, upsample: int = 2
+    ):
         super().__init__()
-        self.pool = LinePooling(in_channels, slots)
+        self.pool = LinePooling(in_channels, slots, rows)
+        self.upsample = int(upsample)
         self.slots = slots
         self.hidden = hidden
         if hidden > 0:
@@ -134,12 +151,14 @@ class SequenceHead(nn.Module):
         seq = self.pool(x)  # B x S x C x W
         b, s, c, w = seq.shape
         seq = seq.reshape(b * s, c, w)
+        if self.upsample > 1:
+            seq = seq.unsqueeze(-1).expand(b * s, c, w, self.upsample).reshape(b * s, c, w * self.upsample)
         if self.rnn is not None:
             out, _ = self.rnn(seq.transpose(1, 2))
         else:
             out = self.conv(seq).transpose(1, 2)
         logits = self.fc(self.dropout(out))
-        return logits.reshape(b, s, w, -1)
+        return logits.reshape(b, s, w * self.upsample, -1)
 
 
 @MODELS.register()

@@ -445,6 +445,9 @@ class SynthMRZDataset(Dataset):
         strength: Scales the photographic degradations (0: clean scans).
         font: An OCR-B font file; empty uses the project's ``fonts/OCRB.otf``.
         seed: Seeds designs and samples; each epoch draws new samples from ``seed`` and the epoch.
+        ramp: Fraction of the epochs over which the degradations grow from ``ramp_start``
+            to ``strength`` (clean samples first get the reader past CTC's all-blank phase sooner).
+        ramp_start: The strength of the first epoch when ramping.
     """
 
     design_seed_offset = 0
@@ -458,6 +461,8 @@ class SynthMRZDataset(Dataset):
         strength: float = 1.0,
         font: str = "",
         seed: int = 0,
+        ramp: float = 0.0,
+        ramp_start: float = 0.3,
     ):
         bad = [f for f in formats if f not in FORMATS]
         if bad:
@@ -465,7 +470,8 @@ class SynthMRZDataset(Dataset):
         self.length = int(length_of_dataset)
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.formats = tuple(formats)
-        self.strength = float(strength)
+        self.strength = self.final_strength = float(strength)
+        self.ramp, self.ramp_start = float(ramp), float(ramp_start)
         self.font_path, self.font_found = find_font(font or None)
         self.seed = int(seed)
         self.n_designs = int(designs)
@@ -478,8 +484,11 @@ class SynthMRZDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, max_epochs: Optional[int] = None) -> None:
         self.epoch = epoch
+        if self.ramp > 0 and max_epochs:
+            done = min(1.0, epoch / max(1.0, self.ramp * max_epochs))
+            self.strength = self.ramp_start + (self.final_strength - self.ramp_start) * done
 
     def sample(self, rng: random.Random) -> Tuple[np.ndarray, List[str]]:
         lines = random_mrz(rng, formats=self.formats)
@@ -558,7 +567,7 @@ class RealMRZDataset(Dataset):
         self.texts = [lines for _, lines, _ in self.items]
         self.epoch = 0
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, max_epochs: Optional[int] = None) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -667,7 +676,7 @@ class SynthPageDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, max_epochs: Optional[int] = None) -> None:
         self.epoch = epoch
 
     def __getitem__(self, index: int):

@@ -139,13 +139,13 @@ class MRZReaderModel(BaseMixin):
         self.encoder = build(model_cfg["encoder"], MODELS, component, key="model.encoder")
         self.head = build(
             model_cfg["head"], MODELS, component, key="model.head",
-            derived={"in_channels": self.encoder.out_channels, "num_classes": len(dataset.CLASSES)},
+            derived={"in_channels": self.encoder.out_channels, "num_classes": len(dataset.CLASSES), "rows": self.image_size[0] // 8},
         )
-        steps = self.image_size[1] // 4
+        steps = self.image_size[1] // 4 * int(getattr(self.head, "upsample", 1))
         if steps < 2 * dataset.MAX_LINE:
             raise OtterConfigError(
                 f"is {list(self.image_size)}: {steps} CTC steps per line, fewer than the {2 * dataset.MAX_LINE} "
-                "a 44-character line with repeated fillers needs; use a width of at least 352",
+                "a 44-character line with repeated fillers needs; widen the band",
                 key="global_settings.image_size",
             )
         self.example_input_array = torch.zeros(1, 1, *self.image_size)
@@ -164,7 +164,10 @@ class MRZReaderModel(BaseMixin):
         target_lengths = lengths.reshape(-1)
         flat = torch.cat([targets[i, : target_lengths[i]] for i in range(b * s)])
         input_lengths = torch.full((b * s,), t, dtype=torch.long, device=logits.device)
-        return F.ctc_loss(log_probs, flat, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=True)
+        # Per character of the batch: PyTorch's "mean" divides each sequence by its own length
+        # (an empty third line by 1), which lets the blank-only slots outweigh the text early on.
+        total = F.ctc_loss(log_probs, flat, input_lengths, target_lengths, blank=0, reduction="sum", zero_infinity=True)
+        return total / target_lengths.sum().clamp_min(1)
 
     def training_step(self, batch: Sequence[torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, labels, lengths = batch
@@ -176,8 +179,9 @@ class MRZReaderModel(BaseMixin):
         loader = self.trainer.train_dataloader
         data = getattr(loader, "dataset", None)
         if hasattr(data, "set_epoch"):
-            # New synthetic samples every epoch, still reproducible from the seed.
-            data.set_epoch(self.current_epoch)
+            # New synthetic samples every epoch, still reproducible from the seed; the
+            # synthetic set also ramps its degradations up over the first epochs.
+            data.set_epoch(self.current_epoch, self.trainer.max_epochs)
 
     def on_validation_epoch_start(self) -> None:
         self._preds, self._truths, self._images = [], [], []

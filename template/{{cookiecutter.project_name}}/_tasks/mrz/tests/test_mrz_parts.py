@@ -151,7 +151,7 @@ def test_encode_decode_roundtrip():
     assert lengths.tolist() == [44, 44, 0]
 
 
-def _logits_for(lines, steps=128, classes=len(dataset.CLASSES)):
+def _logits_for(lines, steps=192, classes=len(dataset.CLASSES)):
     """Perfect CTC logits: each character then a blank, rest blank."""
     x = torch.full((1, 3, steps, classes), -5.0)
     x[..., 0] = 5.0

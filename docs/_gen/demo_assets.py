@@ -50,7 +50,17 @@ def make_assets(task: str, workdir: Path, overrides: List[str]) -> Optional[Path
         return None
     subprocess.run([sys.executable, "-m", f"{project}.model", "train", "default", *overrides], cwd=workdir, check=True, env=env)
     runs = sorted((workdir / project / "runs" / "default").iterdir())
-    run = runs[-1]
+    return copy_run(task, runs[-1], overrides)
+
+
+def copy_run(task: str, run: Path, overrides: List[str]) -> Path:
+    """Copy a finished run's last previews and final metrics into ``docs/assets/demo/<task>/``.
+
+    Args:
+        task: The task the run trained.
+        run: The run folder, ``runs/<cfg_name>/<run_id>/``.
+        overrides: The overrides it was trained with (shown on the page).
+    """
     epochs = sorted((run / "preview").glob("epoch_*"), key=lambda p: int(p.name.split("_")[-1]))
     if not epochs:
         raise SystemExit(f"{run}: the run wrote no previews")
@@ -66,7 +76,7 @@ def make_assets(task: str, workdir: Path, overrides: List[str]) -> Optional[Path
     scalars = last_scalars(run / "logs")
     info = {
         "task": task,
-        "cfg_name": "default",
+        "cfg_name": run.parent.name,
         "overrides": overrides,
         "date": datetime.date.today().isoformat(),
         "otter_version": __version__,
@@ -82,7 +92,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tasks", nargs="*", help="tasks to run (default: every task the template offers)")
     parser.add_argument("--override", action="append", default=[], metavar="key.path=value", help="passed to training")
+    parser.add_argument(
+        "--from-run", type=Path, metavar="RUN_DIR", help="copy from this finished run (e.g. the demo's) instead of training; one task"
+    )
     args = parser.parse_args()
+    if args.from_run:
+        if len(args.tasks) != 1:
+            parser.error("--from-run needs exactly one task")
+        copy_run(args.tasks[0], args.from_run, args.override)
+        return 0
     tasks = args.tasks or json.loads((REPO / "template" / "cookiecutter.json").read_text(encoding="utf-8"))["task"]
     with tempfile.TemporaryDirectory(prefix="otter-docs-") as tmp:
         for task in tasks:

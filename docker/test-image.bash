@@ -368,7 +368,8 @@ if [ -n "${OTTER_TEST_LOCK:-}" ]; then
 fi
 step otter-new 0 bash "$repo/docker/run.bash" otter new Demo --task classifier || die "otter new failed"
 step train 0 bash Demo/docker/train.bash default "${tiny[@]}" || true
-step to-onnx 0 bash Demo/docker/to_onnx.bash default || true
+# The same overrides: the export builds the model from the config, with the run's weights.
+step to-onnx 0 bash Demo/docker/to_onnx.bash default "${tiny[@]}" || true
 parity="$(grep -E '^parity:' "$state/to-onnx.log" || true)"
 if [ -n "$parity" ] && awk '{
         n = 0

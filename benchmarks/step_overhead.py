@@ -115,10 +115,49 @@ def through_otter(root: Path, steps: int, length: int, init_state: dict) -> tupl
     return per_step(model.stamps), model.losses
 
 
+def plain_lightning(steps: int, length: int, init_state: dict) -> tuple:
+    """The same model, optimizer, scheduler and batches in plain Lightning: a LightningModule and a Trainer."""
+    import lightning.pytorch as pl
+
+    class Plain(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(
+                nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+            )
+            self.losses: list = []
+            self.stamps: list = []
+
+        def training_step(self, batch, batch_idx):
+            self.stamps.append(time.perf_counter())
+            x, y = batch
+            loss = nn.functional.cross_entropy(self.net(x), y)
+            self.losses.append(loss.item())
+            return loss
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.AdamW(self.parameters(), lr=0.001, weight_decay=0.01)
+            scheduler = otter.PolynomialLRWarmup(optimizer, warmup_iters=5, total_iters=steps)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    model = Plain()
+    model.load_state_dict(init_state)  # the same keys as BenchModel's (net.*)
+    loader = torch.utils.data.DataLoader(BenchData(length), batch_size=32, shuffle=False, num_workers=0)
+    trainer = pl.Trainer(max_steps=steps, max_epochs=1000, accelerator="cpu", devices=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(model, loader)
+    return per_step(model.stamps), model.losses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print one JSON line (for benchmarks/run_all.py)")
     args = parser.parse_args()
     length = 32 * 20
     root = Path(tempfile.mkdtemp(prefix="otter-bench-"))
@@ -131,7 +170,7 @@ def main() -> None:
     loader, _ = otter.build_dataset(cfg, module)
 
     hand_written(ref, loader, WARM + 2)  # warm up allocator and kernels before timing anything
-    hand_times, otter_times, diffs = [], [], []
+    hand_times, otter_times, plain_times, diffs, plain_diffs = [], [], [], [], []
     for _ in range(args.repeats):
         # Alternate the two so drift on a shared machine hits both alike.
         ref.load_state_dict(init_state)
@@ -141,12 +180,32 @@ def main() -> None:
         otter_times.append(seconds)
         diffs.append(max(abs(a - b) for a, b in zip(hand_losses, losses)))
         os.environ.pop("OTTER_RUN_ID", None)
+        seconds, losses = plain_lightning(args.steps, length, init_state)
+        plain_times.append(seconds)
+        plain_diffs.append(max(abs(a - b) for a, b in zip(hand_losses, losses)))
 
-    hand, through = min(hand_times), min(otter_times)
+    hand, through, plain = min(hand_times), min(otter_times), min(plain_times)
+    if args.json:
+        import json
+        import statistics
+
+        def st(values):
+            return {"best": min(values), "median": statistics.median(values), "n": len(values)}
+
+        ratios = [o / h for o, h in zip(otter_times, hand_times)]
+        print(json.dumps({
+            "bench": "step_overhead", "steps": args.steps, "batch": 32, "image": "3x64x64",
+            "hand_s": st(hand_times), "otter_s": st(otter_times), "plain_lightning_s": st(plain_times),
+            "ratio_best": through / hand, "ratio_median": statistics.median(ratios),
+            "ratio_plain_best": plain / hand, "ratio_otter_plain_best": through / plain,
+            "max_loss_diff": max(diffs), "max_loss_diff_plain": max(plain_diffs),
+        }))
+        return
     print(f"steps per run:        {args.steps} (batch 32, 64x64, {args.repeats} repeats, best of each, first {WARM} untimed)")
     print(f"hand-written loop:    {hand * 1000:.2f} ms/step")
     print(f"through otter:        {through * 1000:.2f} ms/step")
     print(f"ratio otter/hand:     {through / hand:.3f}  (budget: <= 1.03)")
+    print(f"plain Lightning:      {plain * 1000:.2f} ms/step (ratio to hand-written {plain / hand:.3f})")
     print(f"max |loss diff|:      {max(diffs):.2e}  (budget: <= 1e-5)")
 
 

@@ -136,6 +136,18 @@ def test_the_example_config_passes_otter_check(tmp_path, capsys):
     assert f"{path}: OK" in capsys.readouterr().out
 
 
+def test_the_home_page_error_is_what_otter_check_prints(tmp_path, monkeypatch, capsys):
+    """The console example of the home page, run in a project made by `otter new`."""
+    from otter.cli import main
+
+    (command, expected), = [c for c in tutorial_commands(DOCS / "index.md") if c[1] is not None]
+    assert main(["new", PROJECT, "--output-dir", str(tmp_path)]) == 0
+    monkeypatch.chdir(tmp_path / PROJECT)
+    capsys.readouterr()
+    assert main(shlex.split(command)[1:]) == 2
+    assert expected in capsys.readouterr().err.splitlines()
+
+
 def test_japanese_paragraph_lines_join_without_a_space_and_blocks_stay():
     text = "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"
     joined = reference.join_cjk_lines(text)

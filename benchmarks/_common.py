@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = ("classifier", "aligner", "mrz")
-# Baked projects live here, one per task, made again at each run of the driver (run_all.py).
+# Baked projects live here, one per task; run_all.py bakes them again at each run, a lone benchmark reuses them.
 WORK = Path(os.environ.get("OTTER_BENCH_DIR", REPO / "build" / "bench"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

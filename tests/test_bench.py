@@ -68,3 +68,17 @@ def test_renders_from_a_jsonl_file_without_running_anything(tmp_path):
     out = tmp_path / "REPORT.md"
     assert run_all.main(["--from-jsonl", str(jsonl), "--out", str(out)]) == 0
     assert out.read_text() == run_all.render(RECORDS)
+
+
+def test_the_report_goes_between_the_readme_markers_and_nothing_else_changes(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\n\nintro\n\n{run_all.START}\nSTALE-REPORT\n{run_all.END}\n\ntail\n")
+    report = run_all.render(RECORDS)
+    assert run_all.embed(report, readme)
+    text = readme.read_text()
+    assert text.startswith("# B\n\nintro\n\n") and text.endswith(f"{run_all.END}\n\ntail\n")
+    assert "STALE-REPORT" not in text and "| measurement | figure | budget | verdict |" in text and "# Benchmark report" not in text
+    assert run_all.embed(report, readme) and readme.read_text() == text  # again: the same file
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not run_all.embed(report, plain) and plain.read_text() == "no markers\n"

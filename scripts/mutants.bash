@@ -129,7 +129,7 @@ mutate() {
     if [ "$deadline" -gt 0 ]; then
         left=$(( deadline - $(date +%s) ))
         if [ "$left" -le 0 ]; then return 124; fi
-        (cd "$tree" && timeout --signal=INT "$left" "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) || status=$?
+        (cd "$tree" && timeout --signal=INT --kill-after=20 "$left" "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) || status=$?
     else
         (cd "$tree" && "$mutmut" run --max-children "$jobs" > mutmut-run.log 2>&1) || status=$?
     fi

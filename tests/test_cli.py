@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 
-
 def otter(*args, env_extra=None):
     import os
 

@@ -19,7 +19,7 @@ import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import OtterConfigError
 from .registry import did_you_mean
@@ -44,31 +44,57 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# The `description` strings below are the one-line meanings the docs' config reference
+# shows (docs/_gen/reference.py); tests/test_docs.py fails when a key has none.
+
+
 class NamedEntry(_Section):
     """Anything a config builds by name: ``name`` + ``options``."""
 
-    name: str
-    options: Optional[Dict[str, Any]] = None
+    name: str = Field(description="What to build: a name in Otter's registry for this section, or a class in the project's modules.")
+    options: Optional[Dict[str, Any]] = Field(
+        None, description="Keyword arguments it is built with, checked against its signature (names, required ones, types)."
+    )
 
 
 class SchedulerEntry(NamedEntry):
-    pl_options: Optional[Dict[str, Any]] = None
+    """The learning-rate scheduler: ``name`` + ``options``, and how Lightning steps it."""
+
+    pl_options: Optional[Dict[str, Any]] = Field(
+        None,
+        description="Lightning's scheduler settings: `interval` (`step` or `epoch`), `frequency`, `monitor`, `strict`, `name`.",
+    )
 
 
 class CommonSection(BaseModel):
+    """Settings of the whole run: batch size, input size, seed, and what to restore from."""
+
     # Projects keep their own flags here (the seed's use_imagenet, use_clip).
     model_config = ConfigDict(extra="allow")
 
-    batch_size: Optional[int] = None
-    image_size: Optional[List[int]] = None
-    is_restore: bool = False
-    restore_ind: Union[str, int, None] = ""
-    restore_ckpt: Optional[str] = ""
-    restore_cfg: Optional[str] = ""
-    restore_all_states: bool = False
-    restore_strict: bool = True
-    preview_batch: Optional[int] = None
-    seed: Optional[int] = None
+    batch_size: Optional[int] = Field(
+        None, description="Images per batch; a dataloader's `batch_size` (absent or `-1`) and the progress bar's `unit_scale: -1` take it."
+    )
+    image_size: Optional[List[int]] = Field(
+        None,
+        description="`[height, width]` of the model's input, used (FLOP count, export) when the training dataset's options give none.",
+    )
+    is_restore: bool = Field(False, description="Start from the weights of an earlier run: the latest one of this config unless set below.")
+    restore_ind: Union[str, int, None] = Field("", description="The run id to restore (a folder in `runs/<cfg_name>/`); empty: the latest run.")
+    restore_ckpt: Optional[str] = Field(
+        "", description="A checkpoint file in that run's `checkpoint/`; empty: `last.ckpt` to restore, the best one to export."
+    )
+    restore_cfg: Optional[str] = Field("", description="Restore from a run of this other config (finetuning); empty: this config's runs.")
+    restore_all_states: bool = Field(
+        False, description="Continue the run itself, in its own folder: optimizer, scheduler, epoch and step, not only the weights."
+    )
+    restore_strict: bool = Field(True, description="Every weight must match the model; `false` loads what matches (e.g. a new head).")
+    preview_batch: Optional[int] = Field(
+        None, description="Kept from the original project's configs, which sized their previews with it; Otter does not read it."
+    )
+    seed: Optional[int] = Field(
+        None, description="Seeds Python, NumPy, torch and the data order; when absent one is drawn and recorded in the run's `config.yaml`."
+    )
 
     @field_validator("batch_size")
     @classmethod
@@ -79,37 +105,62 @@ class CommonSection(BaseModel):
 
 
 class ModelSection(BaseModel):
+    """The project's LightningModule, built with the whole config; its parts are the project's own keys."""
+
     # Components (backbone, neck, head, loss, ...) are the project's own keys.
     model_config = ConfigDict(extra="allow")
 
-    name: str
+    name: str = Field(description="The LightningModule: a name in `MODELS` or a class in the project's model module; it takes `cfg`.")
 
 
 class DatasetSection(_Section):
-    train_options: Optional[NamedEntry] = None
-    valid_options: Optional[NamedEntry] = None
-    test_options: Optional[NamedEntry] = None
+    """The datasets, each ``name`` + ``options``; ``global_settings`` is merged over their options."""
+
+    train_options: Optional[NamedEntry] = Field(None, description="The training dataset.")
+    valid_options: Optional[NamedEntry] = Field(None, description="The validation dataset; without it there is no validation.")
+    test_options: Optional[NamedEntry] = Field(
+        None, description='A test dataset: checked like the others, not used by training (`otter.build.make_dataset(cfg, "test")`).'
+    )
 
 
 class DataloaderSection(_Section):
-    train_options: Optional[Dict[str, Any]] = None
-    valid_options: Optional[Dict[str, Any]] = None
-    test_options: Optional[Dict[str, Any]] = None
+    """Keyword arguments of each split's ``torch.utils.data.DataLoader``."""
+
+    train_options: Optional[Dict[str, Any]] = Field(
+        None, description="For training: `batch_size` (`-1` or absent: `common.batch_size`), `shuffle`, `num_workers`, ..."
+    )
+    valid_options: Optional[Dict[str, Any]] = Field(None, description="For validation, as `train_options`.")
+    test_options: Optional[Dict[str, Any]] = Field(None, description="For the test split, as `train_options` (for the project's own use).")
 
 
 class RootConfig(_Section):
-    common: CommonSection
-    global_settings: Optional[Dict[str, Any]] = None
-    trainer: Optional[Dict[str, Any]] = None
-    model: ModelSection
+    """A whole config: one YAML file in the project's ``config/`` folder."""
+
+    common: CommonSection = Field(description="Settings of the whole run: batch size, input size, seed, and what to restore from.")
+    global_settings: Optional[Dict[str, Any]] = Field(
+        None, description="Merged over the options of every dataset (and wins), e.g. an `image_size` they share."
+    )
+    trainer: Optional[Dict[str, Any]] = Field(
+        None,
+        description="Keyword arguments of `lightning.Trainer`; `logger`, `callbacks` and `default_root_dir` come from Otter.",
+    )
+    model: ModelSection = Field(description="The project's LightningModule and its parts (backbone, head, loss, ...).")
     # Checked on its own by validate_onnx_section: its problems are warnings except for export.
-    onnx: Optional[Any] = None
-    dataset: DatasetSection
-    dataloader: Optional[DataloaderSection] = None
-    optimizer: NamedEntry
-    lr_scheduler: Optional[SchedulerEntry] = None
-    callbacks: Optional[List[NamedEntry]] = None
-    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = None
+    onnx: Optional[Any] = Field(
+        None, description="What `to_onnx` exports and how; its problems are warnings for `check` and `train`, errors for `to_onnx`."
+    )
+    dataset: DatasetSection = Field(description="The training, validation and test datasets, each built by name.")
+    dataloader: Optional[DataloaderSection] = Field(None, description="`DataLoader` keyword arguments per split.")
+    optimizer: NamedEntry = Field(description="Any `torch.optim` optimizer, or one the project registers; `params` are the model's.")
+    lr_scheduler: Optional[SchedulerEntry] = Field(
+        None, description="A `torch.optim.lr_scheduler` scheduler, `PolynomialLRWarmup`, or one the project registers; none: a constant rate."
+    )
+    callbacks: Optional[List[NamedEntry]] = Field(
+        None, description="Lightning callbacks; a `ModelCheckpoint` writing to the run's `checkpoint/` is added when none is listed."
+    )
+    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = Field(
+        None, description="One logger or a list; default `TensorBoardLogger`; a relative `save_dir` lies in the run folder (`logs`)."
+    )
 
 
 def fill_defaults(data: Dict[str, Any]) -> None:
@@ -191,8 +242,8 @@ def _axis(key: Any) -> Optional[int]:
 class OnnxInput(_Section):
     """One entry of ``onnx.input_shape``: ``{shape: [1, 3, 224, 224], dtype: float32}``."""
 
-    shape: List[Any]
-    dtype: Any = "float32"
+    shape: List[Any] = Field(description="The example input's shape, positive ints, e.g. `[1, 3, 224, 224]`.")
+    dtype: Any = Field("float32", description="Its dtype: one of `float32`, `float16`, `float64`, `int64`, `int32`, `int16`, `int8`, `uint8`, `bool`.")
 
 
 class OnnxSection(_Section):
@@ -204,13 +255,19 @@ class OnnxSection(_Section):
     ``torch.onnx.export``; ``additional_meta_info`` is stored in the file.
     """
 
-    name: str
-    input_shape: Dict[str, OnnxInput]
-    input_names: List[str]
-    output_names: List[str]
-    dynamic_axes: Optional[Dict[str, Any]] = None
-    options: Optional[Dict[str, Any]] = None
-    additional_meta_info: Optional[Dict[Any, Any]] = None
+    name: str = Field(description="The ONNX wrapper (a name in `ONNX_WRAPPERS` or the project's): the model's inference path.")
+    input_shape: Dict[str, OnnxInput] = Field(description="Each input name -> `{shape, dtype}`: the example inputs the export runs.")
+    input_names: List[str] = Field(description="The graph's input names, in the wrapper's argument order; each needs an `input_shape`.")
+    output_names: List[str] = Field(description="The graph's output names, in the wrapper's return order; distinct from the inputs.")
+    dynamic_axes: Optional[Dict[str, Any]] = Field(
+        None, description="An input or output name -> `{axis: label}`: axes that may change size, e.g. `{0: batch_size}`."
+    )
+    options: Optional[Dict[str, Any]] = Field(
+        None, description="Keyword arguments of `torch.onnx.export` (`opset_version`, `dynamo`, ...), but those Otter sets itself."
+    )
+    additional_meta_info: Optional[Dict[Any, Any]] = Field(
+        None, description="Strings, numbers or booleans stored in the file's metadata; Otter's own keys are reserved."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "OnnxSection":

@@ -178,6 +178,22 @@ def test_config_reference_lists_every_key_of_the_schema(lang):
         assert re.search(rf"^\| \[?`{re.escape(name)}`", page, re.M), f"{model}.{name} is missing"
 
 
+def test_every_section_and_key_of_the_schema_has_its_description():
+    """The reference's meaning column comes from the code: no section or key without one."""
+    root, _ = reference.root_model()
+    used, order = reference._walk(root)
+    undescribed = []
+    for model in [root, *order]:
+        text, fields = reference._described(model)
+        if not text:
+            undescribed.append(model.__name__)
+        undescribed += [f"{model.__name__}.{name}" for name, desc in fields.items() if not desc]
+    assert not undescribed, f"give these a description in {root.__module__}: {undescribed}"
+    for lang in reference.LANGS:
+        rows = [line for line in reference.config_reference(lang).splitlines() if line.startswith("| `") or line.startswith("| [`")]
+        assert rows and not [r for r in rows if r.rstrip().endswith("| — |")], lang
+
+
 def test_config_reference_changes_when_the_schema_changes():
     from pydantic import Field, create_model
 
@@ -186,30 +202,32 @@ def test_config_reference_changes_when_the_schema_changes():
     before = reference.config_reference("en", root, module)
     assert "warmup_ratio" not in before
 
-    # A new key in a section, and a new section, each with a description.
+    # A new key in a section, and a new section, each with a description; a key's
+    # description edited.
     new_common = create_model(
         common.__name__,
         __base__=common,
+        __doc__=common.__doc__,
         warmup_ratio=(float, Field(0.25, description="Fraction of the steps spent warming up.")),
+        seed=(Optional[int], Field(None, description="A new meaning for the seed.")),
     )
     new_section = create_model("ProfilerSection", __doc__="What the profiler records.", enabled=(bool, Field(False, description="Turn it on.")))
     new_root = create_model(
         root.__name__,
         __base__=root,
         __module__=root.__module__,
-        common=(new_common, ...),
+        common=(new_common, Field(description=root.model_fields["common"].description)),
         profiler=(Optional[new_section], Field(None, description="Profile a few steps.")),
     )
     after = reference.config_reference("en", new_root, module)
     assert "| `warmup_ratio` | float | `0.25` | Fraction of the steps spent warming up. |" in after
     assert "| [`profiler`](#profiler) | [ProfilerSection](#profiler) | no | Profile a few steps. |" in after
     assert "| `enabled` | bool | `false` | Turn it on. |" in after
-    # Everything else stays as it was (but the text of `common`, which a class made by
-    # create_model has no source comment for).
-    common_text = reference._described(common)[0] or "-"
-    for line in before.splitlines():
-        if common_text.split("(")[0] not in line:
-            assert line in after
+    assert "| `seed` | int | `null` | A new meaning for the seed. |" in after
+    old_seed = [line for line in before.splitlines() if line.startswith("| `seed` |")]
+    assert len(old_seed) == 1 and old_seed[0] not in after
+    # Everything else stays as it was.
+    assert [line for line in before.splitlines() if line not in after] == old_seed
 
 
 def test_config_reference_reads_descriptions_docstrings_and_comments():

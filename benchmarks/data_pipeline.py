@@ -8,7 +8,12 @@ steps: data wait as a share of step time, the model's consumption (images/s of t
 and, separately, the images/s the train DataLoader delivers alone. Peak memory is the process's
 max RSS (``getrusage``) after the training, and that of its DataLoader workers. Prints one JSON line.
 
+``--config gpu --precision 16-mixed`` measures a task's GPU config the same way (images/s of the
+whole step in 16-mixed vs 32 are the GPU rows of the report); ``--workers N`` overrides the
+config's ``num_workers`` (a comparison beside the default, never the default's figure).
+
     python benchmarks/data_pipeline.py [--tasks classifier aligner mrz] [--steps 25]
+                                       [--config default] [--precision P] [--workers N]
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from _common import TASKS, emit, project, stats
 WARM = 4  # steps left out: first batches, allocator and kernel warm-up
 
 
-def bench_task(task: str, steps: int) -> dict:
+def bench_task(task: str, steps: int, config: str = "default", precision: str = "", workers: int = -1) -> dict:
     import lightning.pytorch as pl
+    import torch
 
     import otter
 
@@ -37,11 +43,17 @@ def bench_task(task: str, steps: int) -> dict:
             self.sizes.append(len(first))
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if module.device.type == "cuda":  # the step's kernels are done: its compute time is real
+                torch.cuda.synchronize()
             self.end.append(time.perf_counter())
 
     root, trainer_mod = project(task)
     overrides = [f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0"]
-    net, cfg = otter.load_model_from_config("default", root=root, stem="config", network=trainer_mod.model,
+    if precision:
+        overrides.append(f"trainer.precision={precision}")
+    if workers >= 0:
+        overrides.append(f"dataloader.train_options.num_workers={workers}")
+    net, cfg = otter.load_model_from_config(config, root=root, stem="config", network=trainer_mod.model,
                                             overrides=overrides, modules=trainer_mod.MODULES)
     train_data, _ = otter.build_dataset(cfg, trainer_mod.dataset)
     trainer = otter.build_trainer(cfg, root=root)
@@ -67,11 +79,13 @@ def bench_task(task: str, steps: int) -> dict:
     del it
     options = (cfg.get("dataloader") or {}).get("train_options") or {}
     return {
-        "task": task, "batch_size": batch, "num_workers": int(options.get("num_workers", 0)),
+        "task": task, "config": config, "precision": str(trainer.precision), "device": str(trainer.strategy.root_device),
+        "workers_overridden": workers >= 0, "batch_size": batch, "num_workers": int(options.get("num_workers", 0)),
         "dataset": cfg.dataset.train_options.name, "steps_timed": len(totals),
         "data_wait_share": sum(waits) / sum(totals),
         "step_s": stats(totals), "compute_s": stats(computes), "wait_s": stats(waits),
         "model_images_per_s": batch / stats(computes)["median"],
+        "step_images_per_s": batch * len(totals) / sum(totals),
         "loader_images_per_s": batch / stats(loader_times)["median"],
         "max_rss_bytes": rss_self, "max_rss_children_bytes": rss_children,
     }
@@ -81,9 +95,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     parser.add_argument("--steps", type=int, default=25)
+    parser.add_argument("--config", default="default", help="the task's config to train (default: default)")
+    parser.add_argument("--precision", default="", help="override trainer.precision (e.g. 32, 16-mixed)")
+    parser.add_argument("--workers", type=int, default=-1, help="override the train loader's num_workers")
     args = parser.parse_args()
     # One task per process when run by the driver: RSS is per process.
-    emit({"bench": "data_pipeline", "tasks": [bench_task(t, args.steps) for t in args.tasks]})
+    emit({"bench": "data_pipeline", "tasks": [bench_task(t, args.steps, args.config, args.precision, args.workers) for t in args.tasks]})
 
 
 if __name__ == "__main__":

@@ -1,68 +1,104 @@
 """Benchmark: a training step through otter vs a hand-written PyTorch loop (DESIGN §11).
 
-Both train the same model, from the same initial weights, on the same batches, with
-the same optimizer and scheduler. Reports seconds per step of each, their ratio, and
-the largest difference between the two loss curves.
+Four sides train the same model, from the same initial weights, on the same batches, with
+the same optimizer and scheduler: a hand-written loop, otter (config + ``build_trainer``),
+plain Lightning (a LightningModule and a Trainer) and Lightning's ``LightningCLI`` (the same
+LightningModule and a LightningDataModule, configured from arguments). Each side runs once
+untimed (warm-up), then the sides take turns for ``--repeats`` rounds, the order rotating each
+round so drift on a shared machine hits every side alike. A run's time is its mean seconds per
+step after its first steps (fit's one-off start-up is not counted); each ratio is taken within a
+round (side / hand-written) and reported as the median and the best over the rounds. Also the
+largest difference between each side's loss curve and the hand-written one.
 
-    python benchmarks/step_overhead.py [--steps 60] [--repeats 3]
+    python benchmarks/step_overhead.py [--steps 40] [--repeats 5] [--device cpu|cuda] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import lightning.pytorch as pl
 import torch
 import torch.nn as nn
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import otter  # noqa: E402
 from otter import BaseMixin  # noqa: E402
 
+BATCH, LENGTH, LR, WD, WARMUP = 32, 32 * 20, 0.001, 0.01, 5
+SIDES = ("hand", "otter", "lightning", "cli")
+
 CONFIG = """\
-common: {{batch_size: 32, image_size: [64, 64], seed: 0}}
-trainer: {{max_steps: {steps}, max_epochs: 1000, accelerator: cpu, devices: 1, enable_progress_bar: false,
+common: {{batch_size: {batch}, image_size: [64, 64], seed: 0}}
+trainer: {{max_steps: {steps}, max_epochs: 1000, accelerator: {accelerator}, devices: 1, enable_progress_bar: false,
           enable_model_summary: false, num_sanity_val_steps: 0, limit_val_batches: 0, log_every_n_steps: 50}}
 model: {{name: BenchModel}}
 dataset: {{train_options: {{name: BenchData, options: {{length: {length}}}}}}}
 dataloader: {{train_options: {{batch_size: -1, shuffle: false, num_workers: 0}}}}
-optimizer: {{name: AdamW, options: {{lr: 0.001, weight_decay: 0.01}}}}
-lr_scheduler: {{name: PolynomialLRWarmup, options: {{warmup_iters: 5, total_iters: {steps}}}, pl_options: {{interval: step}}}}
+optimizer: {{name: AdamW, options: {{lr: {lr}, weight_decay: {wd}}}}}
+lr_scheduler: {{name: PolynomialLRWarmup, options: {{warmup_iters: {warmup}, total_iters: {steps}}}, pl_options: {{interval: step}}}}
 callbacks: [{{name: ModelCheckpoint, options: {{save_last: false, save_top_k: 0}}}}]
 """
 
 
-class BenchModel(BaseMixin):
+def make_net() -> nn.Module:
     """A small CNN, heavy enough that a step is real work on a CPU."""
+    return nn.Sequential(
+        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+    )
 
-    def __init__(self, cfg):
-        super().__init__()
-        self.cfg = cfg
-        self.apply_solver_config(cfg.optimizer, cfg.lr_scheduler)
-        self.net = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
-        )
-        self.losses: list = []
-        self.stamps: list = []
+
+class Stamped:
+    """The step every side shares: one time stamp per step, and the loss kept."""
 
     def training_step(self, batch, batch_idx):
-        # One time stamp per step: the steady-state step time is measured between stamps,
-        # so fit's one-off start-up (logger, callbacks, FLOP count) is not counted.
+        # The steady-state step time is measured between these stamps, so fit's one-off
+        # start-up (logger, callbacks, FLOP count) is not counted; loss.item() syncs a GPU each step.
         self.stamps.append(time.perf_counter())
         x, y = batch
         loss = nn.functional.cross_entropy(self.net(x), y)
         self.losses.append(loss.item())
         return loss
+
+
+class BenchModel(Stamped, BaseMixin):
+    """The otter side (and the hand-written loop's model): solver from the config."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        self.apply_solver_config(cfg.optimizer, cfg.lr_scheduler)
+        self.net = make_net()
+        self.losses: list = []
+        self.stamps: list = []
+
+
+class PlainModel(Stamped, pl.LightningModule):
+    """The plain Lightning and LightningCLI side: the same net, optimizer and scheduler, written out."""
+
+    def __init__(self, lr: float = LR, weight_decay: float = WD, warmup_iters: int = WARMUP, total_iters: int = 40):
+        super().__init__()
+        self.net = make_net()
+        self.lr, self.weight_decay, self.warmup_iters, self.total_iters = lr, weight_decay, warmup_iters, total_iters
+        self.losses: list = []
+        self.stamps: list = []
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        scheduler = otter.PolynomialLRWarmup(optimizer, warmup_iters=self.warmup_iters, total_iters=self.total_iters)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
 class BenchData(torch.utils.data.Dataset):
@@ -78,135 +114,146 @@ class BenchData(torch.utils.data.Dataset):
         return self.x[i], self.y[i]
 
 
-WARM = 5  # steps left out of the timing on both sides
+class BenchDataModule(pl.LightningDataModule):
+    """The LightningCLI side's data: the same dataset, batches and order."""
+
+    def __init__(self, length: int = LENGTH, batch_size: int = BATCH):
+        super().__init__()
+        self.length, self.batch_size = length, batch_size
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(BenchData(self.length), batch_size=self.batch_size, shuffle=False, num_workers=0)
+
+
+WARM = 5  # steps left out of the timing on every side
 
 
 def per_step(stamps: list) -> float:
     return (stamps[-1] - stamps[WARM]) / (len(stamps) - 1 - WARM)
 
 
-def hand_written(model: BenchModel, loader, steps: int) -> float:
-    model.train()
-    model.losses.clear()
-    model.stamps.clear()
-    optimizer = torch.optim.AdamW(model.get_optimizer_params(), **model.optimizer_opts)
-    scheduler = otter.PolynomialLRWarmup(optimizer, **model.sche_opts)
-    step = 0
-    while step < steps:
-        for batch in loader:
-            optimizer.zero_grad()
-            loss = model.training_step(batch, step)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if step == steps:
-                break
-    return per_step(model.stamps)
+class Bench:
+    """The four sides, set up once; each ``run_<side>`` trains ``steps`` steps from the same weights."""
+
+    def __init__(self, steps: int, device: str):
+        self.steps, self.device = steps, device
+        self.accelerator = "gpu" if device == "cuda" else "cpu"
+        self.root = Path(tempfile.mkdtemp(prefix="otter-bench-"))
+        (self.root / "config").mkdir()
+        (self.root / "config" / "bench.yaml").write_text(CONFIG.format(
+            steps=steps, length=LENGTH, batch=BATCH, lr=LR, wd=WD, warmup=WARMUP, accelerator=self.accelerator))
+        module = sys.modules[__name__]
+        self.ref, cfg = otter.load_model_from_config("bench", root=self.root, network=module)
+        self.init_state = copy.deepcopy(self.ref.state_dict())
+        self.loader, _ = otter.build_dataset(cfg, module)
+
+    def run_hand(self) -> tuple:
+        model = self.ref
+        model.load_state_dict(self.init_state)
+        model.to(self.device).train()
+        model.losses.clear()
+        model.stamps.clear()
+        optimizer = torch.optim.AdamW(model.get_optimizer_params(), **model.optimizer_opts)
+        scheduler = otter.PolynomialLRWarmup(optimizer, **model.sche_opts)
+        step = 0
+        while step < self.steps:
+            for x, y in self.loader:
+                optimizer.zero_grad()
+                loss = model.training_step((x.to(self.device), y.to(self.device)), step)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                if step == self.steps:
+                    break
+        return per_step(model.stamps), list(model.losses)
+
+    def run_otter(self) -> tuple:
+        module = sys.modules[__name__]
+        model, cfg = otter.load_model_from_config("bench", root=self.root, network=module)
+        model.load_state_dict(self.init_state)
+        train_data, _ = otter.build_dataset(cfg, module)
+        trainer = otter.build_trainer(cfg, root=self.root)
+        trainer.fit(model, train_data)
+        os.environ.pop("OTTER_RUN_ID", None)
+        return per_step(model.stamps), model.losses
+
+    def _trainer_options(self) -> dict:
+        return dict(max_steps=self.steps, max_epochs=1000, accelerator=self.accelerator, devices=1, logger=False,
+                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                    num_sanity_val_steps=0, limit_val_batches=0)
+
+    def run_lightning(self) -> tuple:
+        model = PlainModel(total_iters=self.steps)
+        model.load_state_dict(self.init_state)  # the same keys as BenchModel's (net.*)
+        loader = torch.utils.data.DataLoader(BenchData(LENGTH), batch_size=BATCH, shuffle=False, num_workers=0)
+        pl.Trainer(**self._trainer_options()).fit(model, loader)
+        return per_step(model.stamps), model.losses
+
+    def run_cli(self) -> tuple:
+        from lightning.pytorch.cli import LightningCLI
+
+        args = [f"--model.total_iters={self.steps}"]
+        args += [f"--trainer.{k}={v}" for k, v in self._trainer_options().items()]
+        args.append(f"--trainer.default_root_dir={self.root}")
+        cli = LightningCLI(PlainModel, BenchDataModule, args=args, run=False, save_config_callback=None)
+        cli.model.load_state_dict(self.init_state)  # the same initial weights as every other side
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        return per_step(cli.model.stamps), cli.model.losses
 
 
-def through_otter(root: Path, steps: int, length: int, init_state: dict) -> tuple:
-    module = sys.modules[__name__]
-    model, cfg = otter.load_model_from_config("bench", root=root, network=module)
-    model.load_state_dict(init_state)
-    train_data, _ = otter.build_dataset(cfg, module)
-    trainer = otter.build_trainer(cfg, root=root)
-    trainer.fit(model, train_data)
-    return per_step(model.stamps), model.losses
+def measure(steps: int, repeats: int, device: str) -> dict:
+    bench = Bench(steps, device)
+    for side in SIDES:  # warm-up: allocator, kernels, lazy imports, once per side
+        getattr(bench, f"run_{side}")()
+    times = {side: [] for side in SIDES}
+    diffs = {side: [] for side in SIDES[1:]}
+    for r in range(repeats):
+        order = SIDES[r % len(SIDES):] + SIDES[:r % len(SIDES)]  # rotate, so no side always runs first
+        losses = {}
+        for side in order:
+            seconds, losses[side] = getattr(bench, f"run_{side}")()
+            times[side].append(seconds)
+        for side in SIDES[1:]:
+            diffs[side].append(max(abs(a - b) for a, b in zip(losses["hand"], losses[side])))
 
+    def st(values):
+        return {"best": min(values), "median": statistics.median(values), "n": len(values)}
 
-def plain_lightning(steps: int, length: int, init_state: dict) -> tuple:
-    """The same model, optimizer, scheduler and batches in plain Lightning: a LightningModule and a Trainer."""
-    import lightning.pytorch as pl
+    def ratio(a, b):
+        per_round = [x / y for x, y in zip(times[a], times[b])]
+        return {"median": statistics.median(per_round), "best": min(per_round), "worst": max(per_round), "rounds": per_round}
 
-    class Plain(pl.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.net = nn.Sequential(
-                nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
-            )
-            self.losses: list = []
-            self.stamps: list = []
-
-        def training_step(self, batch, batch_idx):
-            self.stamps.append(time.perf_counter())
-            x, y = batch
-            loss = nn.functional.cross_entropy(self.net(x), y)
-            self.losses.append(loss.item())
-            return loss
-
-        def configure_optimizers(self):
-            optimizer = torch.optim.AdamW(self.parameters(), lr=0.001, weight_decay=0.01)
-            scheduler = otter.PolynomialLRWarmup(optimizer, warmup_iters=5, total_iters=steps)
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-    model = Plain()
-    model.load_state_dict(init_state)  # the same keys as BenchModel's (net.*)
-    loader = torch.utils.data.DataLoader(BenchData(length), batch_size=32, shuffle=False, num_workers=0)
-    trainer = pl.Trainer(max_steps=steps, max_epochs=1000, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, limit_val_batches=0)
-    trainer.fit(model, loader)
-    return per_step(model.stamps), model.losses
+    return {
+        "bench": "step_overhead", "device": device, "steps": steps, "repeats": repeats, "batch": BATCH, "image": "3x64x64",
+        "torch_threads": torch.get_num_threads(),
+        "seconds": {side: st(times[side]) for side in SIDES},
+        "ratio": {"otter/hand": ratio("otter", "hand"), "lightning/hand": ratio("lightning", "hand"),
+                  "cli/hand": ratio("cli", "hand"), "otter/lightning": ratio("otter", "lightning")},
+        "max_loss_diff": {side: max(diffs[side]) for side in SIDES[1:]},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--json", action="store_true", help="print one JSON line (for benchmarks/run_all.py)")
     args = parser.parse_args()
-    length = 32 * 20
-    root = Path(tempfile.mkdtemp(prefix="otter-bench-"))
-    (root / "config").mkdir()
-    (root / "config" / "bench.yaml").write_text(CONFIG.format(steps=args.steps, length=length))
-
-    module = sys.modules[__name__]
-    ref, cfg = otter.load_model_from_config("bench", root=root, network=module)
-    init_state = copy.deepcopy(ref.state_dict())
-    loader, _ = otter.build_dataset(cfg, module)
-
-    hand_written(ref, loader, WARM + 2)  # warm up allocator and kernels before timing anything
-    hand_times, otter_times, plain_times, diffs, plain_diffs = [], [], [], [], []
-    for _ in range(args.repeats):
-        # Alternate the two so drift on a shared machine hits both alike.
-        ref.load_state_dict(init_state)
-        hand_times.append(hand_written(ref, loader, args.steps))
-        hand_losses = list(ref.losses)
-        seconds, losses = through_otter(root, args.steps, length, init_state)
-        otter_times.append(seconds)
-        diffs.append(max(abs(a - b) for a, b in zip(hand_losses, losses)))
-        os.environ.pop("OTTER_RUN_ID", None)
-        seconds, losses = plain_lightning(args.steps, length, init_state)
-        plain_times.append(seconds)
-        plain_diffs.append(max(abs(a - b) for a, b in zip(hand_losses, losses)))
-
-    hand, through, plain = min(hand_times), min(otter_times), min(plain_times)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device here (torch.cuda.is_available() is False)")
+    out = measure(args.steps, args.repeats, args.device)
     if args.json:
-        import json
-        import statistics
-
-        def st(values):
-            return {"best": min(values), "median": statistics.median(values), "n": len(values)}
-
-        ratios = [o / h for o, h in zip(otter_times, hand_times)]
-        print(json.dumps({
-            "bench": "step_overhead", "steps": args.steps, "batch": 32, "image": "3x64x64",
-            "hand_s": st(hand_times), "otter_s": st(otter_times), "plain_lightning_s": st(plain_times),
-            "ratio_best": through / hand, "ratio_median": statistics.median(ratios),
-            "ratio_plain_best": plain / hand, "ratio_otter_plain_best": through / plain,
-            "max_loss_diff": max(diffs), "max_loss_diff_plain": max(plain_diffs),
-        }))
+        print(json.dumps(out), flush=True)
         return
-    print(f"steps per run:        {args.steps} (batch 32, 64x64, {args.repeats} repeats, best of each, first {WARM} untimed)")
-    print(f"hand-written loop:    {hand * 1000:.2f} ms/step")
-    print(f"through otter:        {through * 1000:.2f} ms/step")
-    print(f"ratio otter/hand:     {through / hand:.3f}  (budget: <= 1.03)")
-    print(f"plain Lightning:      {plain * 1000:.2f} ms/step (ratio to hand-written {plain / hand:.3f})")
-    print(f"max |loss diff|:      {max(diffs):.2e}  (budget: <= 1e-5)")
+    s, r = out["seconds"], out["ratio"]
+    print(f"steps per run: {args.steps} (batch {BATCH}, 64x64, {args.device}, {args.repeats} rounds, first {WARM} steps untimed)")
+    for side in SIDES:
+        print(f"{side:<10} {s[side]['median'] * 1000:8.2f} ms/step median, {s[side]['best'] * 1000:8.2f} best")
+    for name, v in r.items():
+        print(f"{name:<16} {v['median']:.3f} median, {v['best']:.3f} best of the rounds")
+    print(f"budget: otter/hand <= 1.03 (median of the rounds); max |loss diff| {out['max_loss_diff']} (budget 1e-5 for otter)")
 
 
 if __name__ == "__main__":

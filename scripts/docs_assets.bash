@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Train each task's default config on CPU and copy its previews and final metrics into
-# docs/assets/demo/<task>/, where the task pages show them. The site builds without them.
-# Usage: bash scripts/docs_assets.bash [TASK ...] [--override key.path=value ...]
-#        bash scripts/docs_assets.bash TASK --from-run RUN_DIR   (copy from a finished run, e.g. the demo's)
+# Copy a demo run's previews and final metrics into docs/assets/demo/<task>/, where the task
+# pages show them (the site builds without them). Images are shrunk to commit (PNG or JPEG).
+# Usage: bash scripts/docs_assets.bash TASK --from-run DIR [--override key.path=value ...]
+#            DIR: a run folder (runs/<cfg_name>/<run_id>) or a demo's --workdir (its latest run)
+#        bash scripts/docs_assets.bash [TASK ...] [--override key.path=value ...]
+#            trains each task's default config on CPU in a fresh project first (minutes each)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

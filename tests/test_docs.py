@@ -33,6 +33,7 @@ def _load(name: str, path: Path) -> Any:
 
 
 reference = _load("otter_docs_reference", DOCS / "_gen" / "reference.py")
+demo_assets = _load("otter_docs_demo_assets", DOCS / "_gen" / "demo_assets.py")
 
 
 def env() -> Dict[str, str]:
@@ -282,12 +283,70 @@ def test_demo_figures_appear_when_present_and_a_note_when_not(tmp_path):
     assert "docs_assets.bash" in reference.demo_figures("classifier", "en", tmp_path)
     folder = tmp_path / "classifier"
     folder.mkdir()
-    (folder / "roc.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    (folder / "run.json").write_text('{"date": "2026-11-25", "otter_version": "9.9", "epochs": 3, "metrics": {"valid_auc": 0.98765}}')
+    for name in ("valid_samples.png", "pca.png", "roc.png", "extra.jpg"):
+        (folder / name).write_bytes(b"\x89PNG\r\n\x1a\n")
+    (folder / "tpr_fpr.txt").write_text("FPR TPR\n" + "".join(f"{i}\n" for i in range(40)))
+    (folder / "run.json").write_text(
+        '{"date": "2026-11-25", "otter_version": "9.9", "epochs": 3, "seed": 7, "figures": {"valid_samples.png": 0, "roc.png": 2},'
+        ' "cropped": ["pca.png"], "metrics": {"valid_auc": 0.98765, "valid_field/sex": 0.5, "valid_field/name": 0.25}}'
+    )
     block = reference.demo_figures("classifier", "ja", tmp_path, page_depth=1)
-    assert "](../assets/demo/classifier/roc.png)" in block
-    assert "| `valid_auc` | 0.9877 |" in block
-    assert "Otter 9.9" in block and "3 エポック" in block
+    assert "](../assets/demo/classifier/roc.png)" in block and "](../assets/demo/classifier/extra.jpg)" in block
+    assert "| `valid_auc` | 0.9877 |" in block and "| `valid_field/*` | sex 0.5, name 0.25 |" in block
+    assert "Otter 9.9" in block and "3 エポック" in block and "シード 7" in block
+    # The task's order (ROC, PCA, samples), then the others; where a figure is not the last epoch's, or cropped, it says so.
+    order = [block.index(f"classifier/{n}") for n in ("roc.png", "pca.png", "valid_samples.png", "extra.jpg")]
+    assert order == sorted(order)
+    assert "(エポック 0)" in block and "(先頭の数行)" in block
+    assert '```text title="tpr_fpr.txt: ' in block and "\n22\n..." in block and "\n23\n" not in block
+    top = reference.demo_figures("classifier", "en", tmp_path, page_depth=0, limit=2)
+    assert "](assets/demo/classifier/roc.png)" in top and "pca.png" in top
+    assert "valid_samples" not in top and "```" not in top
+
+
+def test_docs_assets_copies_a_runs_previews_small_enough_to_commit(tmp_path):
+    """A real run folder's previews and TensorBoard scalars -> docs/assets/demo/<task>/ and run.json."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from torch.utils.tensorboard import SummaryWriter
+
+    run = tmp_path / "work" / "Demo" / "runs" / "default" / "2026-11-25-10-00-00"
+    older = run.parent / "2026-11-24-10-00-00"
+    for epoch in range(3):
+        folder = run / "preview" / f"epoch_{epoch}"
+        folder.mkdir(parents=True)
+        plot = np.full((300, 400, 3), 255, np.uint8)
+        plot[100:110, :, :] = (30, 90, 200)
+        Image.fromarray(plot).save(folder / "roc.png")
+        (folder / "tpr_fpr.txt").write_text(f"epoch {epoch}\n")
+        if epoch == 0:
+            # Noise does not compress: stored as a JPEG, shrunk and cropped to the size limits.
+            noise = np.random.default_rng(0).integers(0, 255, (3000, 2000, 3), dtype=np.uint8)
+            Image.fromarray(noise).save(folder / "valid_samples.png")
+    (older / "preview" / "epoch_0").mkdir(parents=True)
+    (run / "config.yaml").write_text("common:\n  seed: 42\n")
+    writer = SummaryWriter(str(run / "logs"))
+    for step, auc in enumerate((0.5, 0.75, 0.9)):
+        writer.add_scalar("valid_auc", auc, step)
+        writer.add_scalar("train_loss", 1.0 / (step + 1), step)
+    writer.close()
+
+    # The demo's --workdir is enough: its latest run is found.
+    out = demo_assets.copy_run("classifier", tmp_path / "work", ["trainer.max_epochs=3"], assets=tmp_path / "assets")
+    assert out == tmp_path / "assets" / "classifier"
+    info = json.loads((out / "run.json").read_text())
+    assert info["run_id"] == run.name and info["epochs"] == 3 and info["seed"] == 42
+    assert info["metrics"] == {"valid_auc": 0.9} and info["overrides"] == ["trainer.max_epochs=3"]
+    assert info["figures"] == {"roc.png": 2, "valid_samples.jpg": 0} and info["cropped"] == ["valid_samples.jpg"]
+    assert (out / "tpr_fpr.txt").read_text() == "epoch 2\n"
+    with Image.open(out / "valid_samples.jpg") as image:
+        assert image.size == (demo_assets.MAX_WIDTH, demo_assets.MAX_HEIGHT)
+    assert (out / "roc.png").stat().st_size < 20_000
+    assert sum(f.stat().st_size for f in out.iterdir()) < 1_000_000
+    with pytest.raises(SystemExit, match="no run folder"):
+        demo_assets.copy_run("classifier", tmp_path / "assets", [], assets=tmp_path / "elsewhere")
 
 
 # --------------------------------------------------------------------------- #

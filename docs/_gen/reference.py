@@ -466,21 +466,67 @@ def api_reference(lang: str = "en") -> str:
 # Demo figures on the task pages
 # --------------------------------------------------------------------------- #
 
+#: Per task, the previews in the order the page shows them, with their captions; a
+#: preview not listed here is shown after these under its file name.
+FIGURES = {
+    "classifier": ("roc", "pca", "valid_samples"),
+    "aligner": ("valid_polygons", "worst_cases"),
+    "mrz": ("samples", "worst", "bands"),
+}
 FIGURE_CAPTIONS = {
     "en": {
-        "roc": "ROC curve on templates never seen in training",
-        "pca": "PCA of the validation embeddings, one colour per template",
-        "valid_samples": "Validation samples",
+        "classifier": {
+            "roc": "ROC curve over pairs of validation views, on templates never seen in training",
+            "pca": "PCA of the validation embeddings, one colour per template",
+            "valid_samples": "Validation views (unseen templates), as the model sees them",
+        },
+        "aligner": {
+            "valid_polygons": "Validation photos: true corners in green, predicted in red (the dot is the top-left corner)",
+            "worst_cases": "The validation photos with the lowest IoU",
+        },
+        "mrz": {
+            "samples": "Validation bands with the predicted and the true text",
+            "worst": "The worst reads of the validation set",
+            "bands": "MRZ bands found on pages: true in green, predicted in red",
+        },
+        "text": {
+            "tpr_fpr": "True-positive rate and match threshold at each false-positive rate",
+            "metrics": "The last epoch's metrics",
+            "reads": "The last epoch's worst reads",
+        },
     },
     "ja": {
-        "roc": "学習で一度も見ていないテンプレートでの ROC 曲線",
-        "pca": "検証データの埋め込みの PCA (テンプレートごとに色分け)",
-        "valid_samples": "検証サンプル",
+        "classifier": {
+            "roc": "検証ビューのペアに対する ROC 曲線 (学習で一度も見ていないテンプレート)",
+            "pca": "検証データの埋め込みの PCA (テンプレートごとに色分け)",
+            "valid_samples": "モデルに入力される検証ビュー (未知のテンプレート)",
+        },
+        "aligner": {
+            "valid_polygons": "検証写真: 正解の四隅を緑、予測を赤で表示 (点は左上の角)",
+            "worst_cases": "IoU が最も低かった検証写真",
+        },
+        "mrz": {
+            "samples": "検証用の MRZ 帯と、予測・正解のテキスト",
+            "worst": "検証データで読み取り結果が最も悪かった例",
+            "bands": "ページ上で検出した MRZ 帯: 正解を緑、予測を赤で表示",
+        },
+        "text": {
+            "tpr_fpr": "各偽陽性率での真陽性率と照合しきい値",
+            "metrics": "最終エポックの指標",
+            "reads": "最終エポックで読み取りが最も悪かった例",
+        },
     },
 }
+#: Lines of a text preview shown on a page.
+TEXT_LINES = 24
 
 
-def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: int = 1) -> str:
+def _ordered(task: str, files: List[Path]) -> List[Path]:
+    order = FIGURES.get(task, ())
+    return sorted(files, key=lambda f: (order.index(f.stem) if f.stem in order else len(order), f.name))
+
+
+def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: int = 1, limit: Optional[int] = None) -> str:
     """The figures block of a task page: what ``docs_assets.bash`` copied, or a note that it is missing.
 
     Args:
@@ -488,15 +534,18 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
         lang: ``en`` or ``ja``.
         assets: Where the demo figures are.
         page_depth: How many folders below ``docs/`` the page is (for relative links).
+        limit: Show only the first ``limit`` figures and no text previews (a summary elsewhere).
 
     Returns:
-        Markdown: the run's metrics and its figures, or an admonition saying how to add them.
+        Markdown: the run's metrics, its figures and text previews, or an admonition saying how to add them.
     """
     t = T[lang]
     folder = assets / task
-    images = sorted(folder.glob("*.png")) if folder.is_dir() else []
+    images = [f for f in folder.iterdir() if f.suffix.lower() in (".png", ".jpg", ".jpeg")] if folder.is_dir() else []
     if not images:
         return f'!!! note ""\n    {t["figures_missing"]}\n'
+    images = _ordered(task, images)[:limit]
+    texts = [] if limit is not None else _ordered(task, sorted(folder.glob("*.txt")))
     info: Dict[str, Any] = {}
     if (folder / "run.json").is_file():
         info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
@@ -504,6 +553,8 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
     extra = ""
     if info.get("epochs"):
         extra = f", {info['epochs']} epochs" if lang == "en" else f"、{info['epochs']} エポック"
+    if info.get("seed") is not None:
+        extra += f", seed {info['seed']}" if lang == "en" else f"、シード {info['seed']}"
     if info.get("overrides"):
         shown = " ".join(f"`{o}`" for o in info["overrides"])
         extra += f", overrides {shown}" if lang == "en" else f"、上書き {shown}"
@@ -516,11 +567,23 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
     metrics = info.get("metrics") or {}
     if metrics:
         lines += [f"| {t['metric']} | {t['value']} |", "|---|---|"]
-        lines += [f"| `{k}` | {v:.4g} |" if isinstance(v, (int, float)) else f"| `{k}` | {v} |" for k, v in metrics.items()]
+        # A family of metrics (`valid_field/<name>`) is one row: `<name> value, ...`.
+        rows: Dict[str, List[str]] = {}
+        for key, value in metrics.items():
+            shown = f"{value:.4g}" if isinstance(value, (int, float)) else str(value)
+            family, _, member = key.rpartition("/")
+            rows.setdefault(f"{family}/*" if family else key, []).append(f"{member} {shown}" if family else shown)
+        lines += [f"| `{key}` | {', '.join(values)} |" for key, values in rows.items()]
         lines.append("")
-    captions = FIGURE_CAPTIONS[lang]
+    captions = FIGURE_CAPTIONS[lang].get(task, {})
+    last = (info.get("epochs") or 0) - 1
     for image in images:
         caption = captions.get(image.stem, image.stem.replace("_", " "))
+        epoch = (info.get("figures") or {}).get(image.name)
+        if epoch is not None and epoch != last:
+            caption += f" (epoch {epoch})" if lang == "en" else f" (エポック {epoch})"
+        if image.name in (info.get("cropped") or []):
+            caption += " (first rows)" if lang == "en" else " (先頭の数行)"
         lines += [
             '<figure markdown="span">',
             f"  ![{caption}]({rel}{image.name}){{ loading=lazy }}",
@@ -528,6 +591,13 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
             "</figure>",
             "",
         ]
+    text_captions = FIGURE_CAPTIONS[lang]["text"]
+    for text in texts:
+        body = text.read_text(encoding="utf-8").rstrip("\n").split("\n")
+        if len(body) > TEXT_LINES:
+            body = body[:TEXT_LINES] + ["..."]
+        title = text_captions.get(text.stem, text.stem.replace("_", " "))
+        lines += [f'```text title="{text.name}: {title}"', *body, "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -607,9 +677,10 @@ def write_generated(docs: Path = DOCS, assets: Optional[Path] = None) -> List[Pa
             _write(path, build(lang))
             written.append(path)
         for task in TASKS:
-            for depth, tail in ((1, ""), (0, ".top")):
+            # Task pages show everything; the top-level pages (the tutorial) the first two plots.
+            for depth, tail, limit in ((1, "", None), (0, ".top", 2)):
                 path = docs / "_gen" / "out" / f"demo-{task}.{lang}{tail}.md"
-                _write(path, demo_figures(task, lang, assets, depth))
+                _write(path, demo_figures(task, lang, assets, depth, limit))
                 written.append(path)
     path = docs / "_gen" / "out" / "benchmarks.md"
     _write(path, benchmarks_body())

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
 from torch.utils.data.distributed import DistributedSampler
 
 __all__ = [
@@ -233,7 +233,9 @@ def make_loader(dataset: Any, options: Mapping[str, Any], seed: int) -> DataLoad
         seed: The run's seed.
     """
     options = dict(options)
-    if not hasattr(dataset, "__getitem__") or "sampler" in options or "batch_sampler" in options:
+    # torch's IterableDataset inherits a __getitem__ (that raises) from Dataset: ask for the type first.
+    iterable = isinstance(dataset, IterableDataset) or not hasattr(dataset, "__getitem__")
+    if iterable or "sampler" in options or "batch_sampler" in options:
         return DataLoader(dataset, **options)
     shuffle = bool(options.pop("shuffle", False))
     sampler = ResumableSampler(len(dataset), shuffle=shuffle, seed=seed)

@@ -21,19 +21,25 @@ if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then
 fi
 
 image="${OTTER_IMAGE:-otter_base_image}"
+image_from=OTTER_IMAGE
 base="${BASE_IMAGE:-nvcr.io/nvidia/pytorch:24.12-py3}"
+base_from=BASE_IMAGE
 # Up to two leading words that are not options: the image name, then the base image.
 if [ "$#" -gt 0 ] && [[ $1 != -* ]]; then
     image="$1"
+    image_from=IMAGE
     shift
     if [ "$#" -gt 0 ] && [[ $1 != -* ]]; then
         base="$1"
+        base_from=BASE_IMAGE
         shift
     fi
 fi
 if [ -z "$image" ] || [ -z "$base" ]; then
     otter_die "the image name and the base image must not be empty"
 fi
+otter_check_image "$image" "$image_from"
+otter_check_image "$base" "$base_from"
 otter_engine
 
 options=(-f "$repo/docker/Dockerfile" --build-arg "BASE_IMAGE=$base" -t "$image")

@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Build the Otter image for real and use it the way a user does:
 #
-#   bash docker/test-image.bash [--install]
+#   bash docker/test-image.bash [--install] [--if-cached]
 #
-#   --install  as root on Debian/Ubuntu, install Podman (and mmdebstrap) from apt when no engine works
+#   --install    as root on Debian/Ubuntu, install Podman (and mmdebstrap) from apt when no engine works
+#   --if-cached  run only where an earlier run left the base image and the image (so the build reuses
+#                their layers: minutes); else skip, since a cold build takes about half an hour
 #
 # Steps: find a container engine; find or make a base image; build the image with docker/build.bash
 # (the host's pip settings and CA bundle go in as build secrets); report its size and contents;
+# rebuild a copy of the sources with a code-only change, which must reuse the dependency layers;
 # then, in a scratch folder, `otter new` through docker/run.bash, a one-epoch train.bash on a tiny
 # override, to_onnx.bash, and the checks: the ONNX parity line, every file under runs/ belongs to
-# the calling user, exit codes pass through (2 for a bad config, 143 for SIGTERM), no compiler, build
-# cache or secret in the image. Run it as root and as a user: rootless Podman is the user's case.
+# the calling user, exit codes pass through (2 for a bad config, 143 for SIGTERM, 130 for SIGINT),
+# no compiler, build cache or secret in the image. Run it as root and as a user: rootless Podman
+# is the user's case.
 #
-# Exit status: 0 passed, 1 a check failed, 77 skipped (no engine or no base image; the reason is
-# printed). Environment:
+# Exit status: 0 passed, 1 a check failed, 77 skipped (no engine, no base image, or with
+# --if-cached nothing cached; the reason is printed). Environment:
 #   OTTER_DOCKER      the engine (docker or podman)   default: docker when its daemon answers, else podman
 #   BASE_IMAGE        the base image                  default: Debian bookworm, pulled or made locally
 #   OTTER_TEST_IMAGE  the image built and tested      default: otter-test-image
@@ -25,20 +29,34 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 install=
-case "${1:-}" in
-    "") ;;
-    --install) install=1 ;;
-    -h | --help)
-        sed -n '2,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-        exit 0
-        ;;
-    *)
-        printf 'test-image.bash: unknown argument %q (see --help)\n' "$1" >&2
-        exit 2
-        ;;
-esac
+if_cached=
+for arg in "$@"; do
+    case "$arg" in
+        --install) install=1 ;;
+        --if-cached) if_cached=1 ;;
+        -h | --help)
+            sed -n '2,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+            exit 0
+            ;;
+        *)
+            printf 'test-image.bash: unknown argument %q (see --help)\n' "$arg" >&2
+            exit 2
+            ;;
+    esac
+done
 
 image="${OTTER_TEST_IMAGE:-otter-test-image}"
+# Names that reach the engine's command line: image references only (no option, no blank).
+is_image_name() {
+    local LC_ALL=C
+    [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]
+}
+for name in "$image" "${BASE_IMAGE:-ok}"; do
+    if ! is_image_name "$name"; then
+        printf 'test-image.bash: %q is not an image name (OTTER_TEST_IMAGE, BASE_IMAGE)\n' "$name" >&2
+        exit 2
+    fi
+done
 state="${OTTER_TEST_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otter-image-test}"
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
@@ -85,6 +103,8 @@ find_engine() {
         engine=docker
     elif command -v podman >/dev/null 2>&1; then
         engine=podman
+    elif [ -n "$if_cached" ]; then
+        skip "no container engine, so nothing cached: a cold run (install Podman, make a base image, download torch) takes about half an hour; run it without --if-cached (as root with --install) once"
     elif [ -n "$install" ] && [ "$uid" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         install_podman
         engine=podman
@@ -256,6 +276,14 @@ if [ "$kind" = podman ]; then
     podman_settings
 fi
 
+if [ -n "$if_cached" ]; then
+    want_base="${BASE_IMAGE:-localhost/otter-test-base:bookworm}"
+    if ! "$engine" image inspect "$want_base" >/dev/null 2>&1 || ! "$engine" image inspect "$image" >/dev/null 2>&1; then
+        skip "--if-cached: $engine has no $want_base and $image from an earlier run, so the build would be cold (about half an hour: base image, torch and its CUDA libraries); run bash docker/test-image.bash once without --if-cached"
+    fi
+    info "--if-cached: $want_base and $image are there; the build reuses their layers"
+fi
+
 say "base image"
 find_base
 info "base: $base"
@@ -275,6 +303,42 @@ steps="$(grep -cE '^\[[0-9]+/[0-9]+\] STEP|^#[0-9]+ \[' "$build_log" || true)"
 cached="$(grep -cE 'Using cache|CACHED' "$build_log" || true)"
 grep -E '^NOTE:' "$build_log" | sed 's/^/   /' || true
 info "built in ${build_s}s ($cached of $steps steps from the layer cache; log: $build_log)"
+
+# A code-only change must not reinstall the dependencies: rebuild a copy of the sources with one
+# changed line in otter/ and check that the dependency steps come from the layer cache.
+say "a code-only change"
+code_check() {
+    local copy="$state/code-change" log="$state/build-code-change.log" start deps_step
+    rm -rf "$copy"
+    mkdir -p "$copy"
+    cp -a "$repo/pyproject.toml" "$repo/README.md" "$repo/.dockerignore" "$repo/otter" "$repo/template" "$repo/docker" "$copy/"
+    printf '\n# changed by test-image.bash at %s\n' "$(date -u +%FT%TZ)" >>"$copy/otter/__init__.py"
+    start="$(date +%s)"
+    if ! OTTER_DOCKER="$engine" OTTER_PIP_CONF="$pip_conf" OTTER_CA_BUNDLE="$ca_bundle" \
+        bash "$copy/docker/build.bash" "$image-code-change" "$base" >"$log" 2>&1; then
+        tail -n 20 "$log" | sed 's/^/      /'
+        bad "the build after a code-only change failed; see $log"
+        return
+    fi
+    code_s="$(($(date +%s) - start))"
+    "$engine" rmi "$image-code-change" >/dev/null 2>&1 || true
+    rm -rf "$copy"
+    # The step that installs the requirements, then whether the engine took it from the cache:
+    # Podman prints `--> Using cache` after the step, Docker (BuildKit) `#N CACHED`.
+    deps_step="$(awk '
+        /STEP [0-9]+\/[0-9]+: RUN .*-r \/etc\/otter\/requirements.txt/ { getline; print (/Using cache/ ? "cached" : "rebuilt"); exit }
+        /^#[0-9]+ \[.*RUN .*-r \/etc\/otter\/requirements.txt/ { id = $1 }
+        id != "" && $1 == id && / CACHED$/ { print "cached"; exit }
+        id != "" && $1 == id && / DONE / { print "rebuilt"; exit }
+    ' "$log")"
+    if [ "$deps_step" = cached ] && ! grep -qE 'Downloading (torch|lightning|onnxruntime)-' "$log"; then
+        ok "code-only change: rebuilt in ${code_s}s, the dependency layers from the cache (log: $log)"
+    else
+        bad "code-only change: the dependency step was ${deps_step:-not found} (${code_s}s; log: $log)"
+    fi
+}
+code_s=
+code_check
 
 say "what is in $image"
 size="$("$engine" image inspect --format '{{.Size}}' "$image")"
@@ -404,14 +468,25 @@ step bad-config-name 2 bash Demo/docker/train.bash no_such_config || true
 step bad-override 2 bash Demo/docker/train.bash default trainer.max_epochs=many || true
 step bad-setting 2 env OTTER_CPUSET=0-99999 bash Demo/docker/train.bash default || true
 
-# SIGTERM (docker stop, a scheduler's kill) reaches the training, which saves last.ckpt and exits 143.
-sigterm() {
-    local pid rc=0 waited=0 run before
+# SIGTERM (docker stop, a scheduler's kill) and SIGINT (Ctrl-C) reach the training, which saves
+# last.ckpt and exits 143 or 130, and train.bash exits with the same status.
+stop_training() {
+    local signal="$1" want="$2" pid rc=0 waited=0 run before log="$state/sig$1.log"
+    local -a launch=(bash)
     before="$(find Demo/runs -mindepth 2 -maxdepth 2 -type d | sort)"
-    bash Demo/docker/train.bash default "${tiny[@]}" trainer.max_epochs=1000 >"$state/sigterm.log" 2>&1 </dev/null &
+    if [ "$signal" = INT ]; then
+        # A command started with `&` by a script has SIGINT ignored, and bash cannot catch a signal
+        # it started with ignored; a terminal's Ctrl-C finds it not ignored. env puts that back.
+        if ! env --default-signal=INT true 2>/dev/null; then
+            info "SIGINT: skipped (this env has no --default-signal)"
+            return
+        fi
+        launch=(env --default-signal=INT bash)
+    fi
+    "${launch[@]}" Demo/docker/train.bash default "${tiny[@]}" trainer.max_epochs=1000 >"$log" 2>&1 </dev/null &
     pid=$!
     # Wait until it trains: a progress line such as `epoch 1/1000 2/4 (50%) step 2 ...`.
-    until grep -qE '^epoch [0-9]+/[0-9]+ .*step [0-9]+' "$state/sigterm.log" 2>/dev/null; do
+    until grep -qE '^epoch [0-9]+/[0-9]+ .*step [0-9]+' "$log" 2>/dev/null; do
         sleep 2
         waited=$((waited + 2))
         if ((waited > 300)) || ! kill -0 "$pid" 2>/dev/null; then
@@ -419,27 +494,31 @@ sigterm() {
         fi
     done
     sleep 5
-    kill -TERM "$pid" 2>/dev/null || true
+    kill -s "$signal" "$pid" 2>/dev/null || true
     wait "$pid" || rc=$?
     # The run folder this training made: the one that was not there before.
     run="$(find Demo/runs -mindepth 2 -maxdepth 2 -type d | sort | comm -13 <(printf '%s\n' "$before") - | head -n 1)"
-    if [ "$rc" = 143 ] && [ -n "$run" ] && [ -f "$run/checkpoint/last.ckpt" ]; then
-        ok "SIGTERM: exit 143, $run/checkpoint/last.ckpt written"
-    elif [ "$rc" = 143 ]; then
-        bad "SIGTERM: exit 143 but no last.ckpt in ${run:-a new run folder (none)}"
+    if [ "$rc" = "$want" ] && [ -n "$run" ] && [ -f "$run/checkpoint/last.ckpt" ]; then
+        ok "SIG$signal: exit $rc, $run/checkpoint/last.ckpt written"
+    elif [ "$rc" = "$want" ]; then
+        bad "SIG$signal: exit $rc but no last.ckpt in ${run:-a new run folder (none)}"
     else
-        bad "SIGTERM: exit $rc, expected 143; the end of $state/sigterm.log:"
-        tail -n 10 "$state/sigterm.log" | sed 's/^/      /'
+        bad "SIG$signal: exit $rc, expected $want; the end of $log:"
+        tail -n 10 "$log" | sed 's/^/      /'
+    fi
+    if [ "$kind" = podman ] && [ -n "$("$engine" ps -a -q --filter name='^otter-' 2>/dev/null)" ]; then
+        bad "SIG$signal: a container of train.bash was left behind: $("$engine" ps -a --format '{{.Names}} {{.Status}}' --filter name='^otter-' | head -n 3 | tr '\n' ' ')"
     fi
 }
-sigterm
+stop_training TERM 143
+stop_training INT 130
 if [ -n "${OTTER_TEST_LOCK:-}" ]; then
     flock -u 9
 fi
 
 say "summary"
 info "engine $engine as $(id -un); base $base; image $image, $((size / 1000000)) MB"
-info "build ${build_s}s ($cached of $steps steps cached); whole test $(elapsed "$t0")"
+info "build ${build_s}s ($cached of $steps steps cached); after a code-only change ${code_s:-?}s; whole test $(elapsed "$t0")"
 if [ "$failures" -gt 0 ]; then
     printf 'test-image.bash: %s check(s) failed\n' "$failures"
     exit 1

@@ -16,6 +16,7 @@ import os
 import pty
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,7 @@ ENV_NAMES = ("OTTER_IMAGE", "OTTER_GPUS", "OTTER_SHM_SIZE", "OTTER_CPUSET", "OTT
 # The stand-in engine. Options it does not know make it fail like docker does (exit 125), so a
 # typo in a script cannot pass unnoticed.
 FAKE_DOCKER = r'''#!{python}
-import json, os, subprocess, sys, tempfile
+import json, os, signal, subprocess, sys, tempfile, time
 from pathlib import Path
 
 args = sys.argv[1:]
@@ -42,16 +43,50 @@ args = sys.argv[1:]
 suffix = ".podman" if os.path.basename(sys.argv[0]) == "podman" else ""
 with open(os.environ["FAKE_DOCKER_LOG"] + suffix, "a") as log:
     log.write(json.dumps(args) + "\n")
+# Named containers: NAME.rc holds the exit status once the container has ended, NAME.pid its process.
+state = Path(os.environ["FAKE_DOCKER_ROOT"])
+def container(name, ext):
+    path = state / (name + ext)
+    if not (state / (name + ".rc")).exists():
+        print(f"Error: no container with name or ID {{name!r}} found", file=sys.stderr)
+        sys.exit(125)
+    return path
+if args[:1] == ["wait"]:  # blocks until the container ends, prints its exit status
+    while not container(args[1], ".rc").read_text():
+        time.sleep(0.05)
+    print(container(args[1], ".rc").read_text())
+    sys.exit(0)
+if args[:2] == ["kill", "--signal"]:
+    while not container(args[3], ".pid").exists():  # created, its process not started yet
+        time.sleep(0.01)
+    os.kill(int(container(args[3], ".pid").read_text()), getattr(signal, "SIG" + args[2]))
+    sys.exit(0)
+if args[:2] == ["rm", "--force"]:
+    for ext in (".rc", ".pid"):
+        (state / (args[2] + ext)).unlink(missing_ok=True)
+    sys.exit(0)
+if args[:2] == ["image", "inspect"] and os.environ.get("FAKE_NO_IMAGE"):
+    sys.exit(125)
+if args[:1] == ["run"] and os.environ.get("FAKE_NO_IMAGE"):
+    print("Error: the image is not known", file=sys.stderr)
+    sys.exit(125)
+name = args[args.index("--name") + 1] if args[:1] == ["run"] and "--name" in args else None
 if args[:1] != ["run"] or not os.environ.get("FAKE_DOCKER_EXEC"):
+    if name:
+        (state / (name + ".rc")).write_text("0")
     sys.exit(0)
 
-VALUED = {{"-v", "--volume", "-w", "--workdir", "-e", "--env", "--gpus", "--device", "--shm-size", "--cpuset-cpus"}}
-FLAGS = {{"--rm", "--init", "-i", "-t", "-it"}}
+VALUED = {{"-v", "--volume", "-w", "--workdir", "-e", "--env", "--gpus", "--device", "--shm-size", "--cpuset-cpus",
+          "--name"}}
+FLAGS = {{"--rm", "--init", "-i", "-t", "-it", "--sig-proxy=false"}}
 mounts, env, workdir = [], {{}}, "/"
 i = 1
 while i < len(args) and args[i].startswith("-"):
     opt = args[i]
-    if opt.startswith("--") and "=" in opt:
+    if opt in FLAGS:
+        i += 1
+        continue
+    elif opt.startswith("--") and "=" in opt:
         opt, value = opt.split("=", 1)
         i += 1
     elif opt in VALUED:
@@ -83,18 +118,45 @@ for host, ctr in mounts:
 cwd = root / workdir.lstrip("/")
 cwd.mkdir(parents=True, exist_ok=True)
 env = {{**os.environ, **env, "FAKE_CONTAINER_ROOT": str(root), "FAKE_IMAGE": image}}
-sys.exit(subprocess.run(command or ["bash"], cwd=cwd, env=env).returncode)
+if name:
+    (state / (name + ".rc")).write_text("")
+proc = None
+if "--sig-proxy=false" not in args:  # the engine passes the signals it gets on to the container
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda signum, frame: proc and proc.send_signal(signum))
+proc = subprocess.Popen(command or ["bash"], cwd=cwd, env=env)
+if name:
+    (state / (name + ".tmp")).write_text(str(proc.pid))
+    os.replace(state / (name + ".tmp"), state / (name + ".pid"))
+rc = proc.wait()
+rc = 128 - rc if rc < 0 else rc  # killed by a signal: 128 + its number, as an engine reports it
+if name:
+    (state / (name + ".rc")).write_text(str(rc))
+sys.exit(rc)
 '''
 
-# `python -m MyProj.model ...` inside the "container": prints what reached it.
-FAKE_MAIN = """import json, os, sys
+# `python -m MyProj.model ...` inside the "container": prints what reached it. With FAKE_MAIN_WAIT
+# it then waits like a training, ending 143 on SIGTERM and 130 on Ctrl-C; FAKE_MAIN_EXIT: its status.
+FAKE_MAIN = """import json, os, signal, sys, time
+def stop(signum, frame):
+    print("stopped by", signal.Signals(signum).name, flush=True)
+    sys.exit(143)
+if os.environ.get("FAKE_MAIN_WAIT"):
+    signal.signal(signal.SIGTERM, stop)
 print(json.dumps({
     "argv": sys.argv[1:],
     "cwd": os.getcwd(),
     "root": os.environ["FAKE_CONTAINER_ROOT"],
     "image": os.environ["FAKE_IMAGE"],
     "env": {k: os.environ.get(k) for k in ("USER_ID", "GROUP_ID", "OTTER_DEBUG")},
-}))
+}), flush=True)
+if os.environ.get("FAKE_MAIN_WAIT"):
+    try:
+        time.sleep(30)
+    except KeyboardInterrupt:
+        print("stopped by SIGINT", flush=True)
+        sys.exit(130)
+sys.exit(int(os.environ.get("FAKE_MAIN_EXIT", "0")))
 """
 
 # Stand-ins for the entrypoint's user-management commands; one script, dispatched on its name.
@@ -226,10 +288,18 @@ class Sandbox:
         return [json.loads(line) for line in log.read_text().splitlines()]
 
     def only_call(self, engine: str = "docker") -> List[str]:
+        """The one engine command a script ran; for a Podman run, followed by its wait and removal."""
         calls = self.calls(engine)
         other = self.calls("podman" if engine == "docker" else "docker")
-        assert len(calls) == 1 and not other, (calls, other)
-        return calls[0]
+        assert calls and not other, (calls, other)
+        main, rest = calls[0], calls[1:]
+        if engine == "podman" and main[0] == "run":
+            [name] = option_values(main, "--name")
+            assert "--rm" not in main and "--sig-proxy=false" in main
+            assert rest == [["wait", name], ["rm", "--force", name]], rest
+        else:
+            assert rest == [], rest
+        return main
 
 
 @pytest.fixture
@@ -741,6 +811,67 @@ def test_run_with_podman(sb):
     assert argv[-4:] == ["otter_base_image", "python", "-c", "print(1)"]
 
 
+def start_waiting_run(sb: Sandbox, **env: str) -> subprocess.Popen:
+    """train.bash with a project that waits like a training; returns once the "container" runs it."""
+    proc = subprocess.Popen(["bash", "MyProj/docker/train.bash", "default"], cwd=sb.work, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**sb.env, "FAKE_DOCKER_EXEC": "1", "FAKE_MAIN_WAIT": "1", **env})
+    first = proc.stdout.readline()  # the project prints its argv first, then waits
+    assert json.loads(first)["argv"] == ["train", "default"], first + proc.stderr.read()
+    return proc
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("uid", ["0", "1234"])
+def test_podman_run_passes_a_signal_on_and_exits_with_the_containers_status(sb, signum, status, uid):
+    # Rootless Podman 4 ends `podman run` with 0 on SIGTERM before the container stops; the script
+    # sends the signal to the container itself and takes the status from `podman wait`.
+    proc = start_waiting_run(sb, OTTER_DOCKER="podman", FAKE_UID=uid)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == status, err
+    assert out.strip() == f"stopped by {signum.name}"
+    run, *rest = sb.calls("podman")
+    [name] = option_values(run, "--name")
+    assert rest == [["kill", "--signal", signum.name[3:], name], ["wait", name], ["rm", "--force", name]]
+    assert not list((sb.tmp / "container").glob(name + ".*"))  # removed
+
+
+@pytest.mark.parametrize("engine", ["docker", "podman"])
+def test_the_containers_exit_status_is_the_scripts(sb, engine):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER=engine, FAKE_MAIN_EXIT="2", execute=True)
+    assert result.returncode == 2, result.stderr
+    sb.only_call(engine)
+
+
+def test_docker_is_replaced_by_the_engine_so_signals_reach_it(sb):
+    # `exec`: the script's process becomes `docker run`, which passes signals on by itself.
+    proc = start_waiting_run(sb, OTTER_DOCKER="docker")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and out.strip() == "stopped by SIGTERM", err
+    assert [call[0] for call in sb.calls()] == ["run"]
+
+
+def test_podman_run_that_creates_no_container_keeps_the_engines_status(sb):
+    # The run fails before a container exists (here: no such image): the engine's own 125.
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_DOCKER="podman", FAKE_NO_IMAGE="1", execute=True)
+    assert result.returncode == 125 and "image is not known" in result.stderr
+    run, wait, rm = sb.calls("podman")
+    assert wait[0] == "wait" and rm[:2] == ["rm", "--force"]
+
+
+@pytest.mark.parametrize("script, name", [("MyProj/docker/train.bash", "OTTER_IMAGE"), (str(DOCKER / "run.bash"), "OTTER_IMAGE"),
+                                          (str(DOCKER / "build.bash"), "OTTER_IMAGE"), (str(DOCKER / "build.bash"), "BASE_IMAGE")])
+@pytest.mark.parametrize("image", ["--privileged", "a b", "x;id", "naïve", "img\nname", "/abs"])
+def test_bad_image_name_is_refused_before_the_engine(sb, script, name, image):
+    args = ["default"] if "train" in script else []
+    result = sb.run(script, *args, cwd=sb.work, **{name: image})
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and name in result.stderr
+    assert sb.calls() == [] and sb.calls("podman") == []
+
+
 # ---------------------------------------------------------------- builds: podman, proxies
 
 
@@ -832,6 +963,32 @@ def test_test_image_skips_with_a_reason_without_an_engine(sb, tmp_path):
 
 def test_test_image_help_and_bad_argument(sb):
     helped = sb.run(DOCKER / "test-image.bash", "--help")
-    assert helped.returncode == 0 and "--install" in helped.stdout and "OTTER_TEST_DIR" in helped.stdout
-    bad = sb.run(DOCKER / "test-image.bash", "--instal")
+    assert helped.returncode == 0 and "OTTER_TEST_DIR" in helped.stdout
+    assert "--install" in helped.stdout and "--if-cached" in helped.stdout
+    bad = sb.run(DOCKER / "test-image.bash", "--if-cached", "--instal")
     assert bad.returncode == 2 and "unknown argument" in bad.stderr
+    for name in ("OTTER_TEST_IMAGE", "BASE_IMAGE"):
+        refused = sb.run(DOCKER / "test-image.bash", **{name: "--privileged"})
+        assert refused.returncode == 2 and "not an image name" in refused.stderr
+
+
+def test_test_image_if_cached_installs_nothing_where_no_engine_is(sb, tmp_path):
+    # What .ci/run asks: a cold run (install, base image, torch) does not fit its budget.
+    for name in ("docker", "podman"):
+        (sb.bin / name).unlink()
+    _write(sb.bin / "apt-get", f'#!/bin/sh\necho "$@" >> "{sb.tmp}/apt.log"\n')
+    path = f"{sb.bin}{os.pathsep}{system_path_without(tmp_path, 'docker', 'podman', 'apt-get')}"
+    result = sb.run(DOCKER / "test-image.bash", "--install", "--if-cached", PATH=path, FAKE_UID="0",
+                    OTTER_TEST_DIR=str(sb.tmp / "state"))
+    assert result.returncode == 77, result.stdout + result.stderr
+    assert "skipped: no container engine, so nothing cached" in result.stdout
+    assert not (sb.tmp / "apt.log").exists()
+
+
+def test_test_image_if_cached_skips_without_an_earlier_image(sb):
+    state = sb.tmp / "state"
+    result = sb.run(DOCKER / "test-image.bash", "--if-cached", OTTER_DOCKER="podman", FAKE_NO_IMAGE="1",
+                    OTTER_TEST_DIR=str(state), CONTAINERS_CONF=str(sb.tmp / "containers.conf"))
+    assert result.returncode == 77, result.stdout + result.stderr
+    assert "skipped: --if-cached: podman has no localhost/otter-test-base:bookworm and otter-test-image" in result.stdout
+    assert [c[:2] for c in sb.calls("podman") if c[0] not in ("info", "--version")] == [["image", "inspect"]]

@@ -134,9 +134,17 @@ otter_run_options() {
     local shm="${OTTER_SHM_SIZE:-16g}" ncpu cpuset data
 
     otter_engine
+    otter_check_image "$OTTER_IMAGE" OTTER_IMAGE
 
     # --init reaps the processes DataLoader workers leave behind and forwards Ctrl-C / SIGTERM.
-    OTTER_RUN_OPTS=(--rm --init)
+    if [ "$OTTER_ENGINE_KIND" = podman ]; then
+        # Podman: a named container that otter_exec_docker stops, waits for and removes itself
+        # (see otter_supervise), so the caller gets the container's exit status.
+        OTTER_CONTAINER="otter-$(date +%s)-$$-$RANDOM"
+        OTTER_RUN_OPTS=(--name "$OTTER_CONTAINER" --sig-proxy=false --init)
+    else
+        OTTER_RUN_OPTS=(--rm --init)
+    fi
     if [ -t 0 ]; then
         OTTER_RUN_OPTS+=(-it)
     fi
@@ -198,14 +206,65 @@ otter_is_identifier() {
     [[ -n $1 && $1 != [0-9]* && $rest != *[[:print:][:cntrl:]]* ]]
 }
 
+# otter_check_image NAME WHERE: NAME (from WHERE, for the message) must be an image reference:
+# registry/name:tag@digest characters, not starting with '-' (the engine would read an option).
+otter_check_image() {
+    local LC_ALL=C
+    if ! [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]; then
+        otter_die "$2 $(otter_quote "$1") is not an image name such as otter_base_image or registry/name:tag"
+    fi
+}
+
+# otter_forward SIGNAL: pass SIGNAL on to the container (to the engine while it has none yet).
+otter_forward() {
+    "$OTTER_ENGINE" kill --signal "$1" "$OTTER_CONTAINER" >/dev/null 2>&1 ||
+        kill -s "$1" "$OTTER_CHILD" 2>/dev/null || true
+}
+
+# otter_supervise ARGS...: run `podman ARGS` (a run of the container OTTER_CONTAINER) and exit with
+# the container's own exit status. Rootless Podman 4 ends `podman run` with 0 when it gets SIGTERM,
+# before the container has stopped; so this shell catches SIGTERM, SIGINT and SIGHUP, sends them to
+# the container (once: the run has --sig-proxy=false), takes the status from `podman wait`, which
+# waits for the container to end, and removes the container.
+otter_supervise() {
+    local rc=0 status
+    trap 'otter_forward TERM' TERM
+    trap 'otter_forward INT' INT
+    trap 'otter_forward HUP' HUP
+    # A background command would get /dev/null as stdin, and SIGINT and SIGQUIT ignored, which the
+    # container inherits (Python would then never raise KeyboardInterrupt): keep stdin, reset both.
+    (
+        trap - INT QUIT
+        exec "$OTTER_ENGINE" "$@"
+    ) <&0 &
+    OTTER_CHILD=$!
+    # `wait` returns early (above 128) when a caught signal arrives: wait again until the run ends.
+    while :; do
+        wait "$OTTER_CHILD" && rc=0 || rc=$?
+        kill -0 "$OTTER_CHILD" 2>/dev/null || break
+    done
+    status="$("$OTTER_ENGINE" wait "$OTTER_CONTAINER" 2>/dev/null)" || status=
+    trap - TERM INT HUP
+    "$OTTER_ENGINE" rm --force "$OTTER_CONTAINER" >/dev/null 2>&1 || true
+    # No container (the run failed before creating one, e.g. exit 125): the engine's own status.
+    if [[ $status =~ ^[0-9]+$ ]]; then
+        rc="$status"
+    fi
+    exit "$rc"
+}
+
 # otter_exec_docker ARGS...: run the engine, or with OTTER_DRY_RUN set print the command
-# (shell-quoted) instead.
+# (shell-quoted) instead. Docker is exec'd, so signals sent to the script reach `docker run`,
+# which passes them on and exits with the container's status; Podman's runs are supervised.
 otter_exec_docker() {
     local quoted
     if [ -n "${OTTER_DRY_RUN:-}" ]; then
         printf -v quoted ' %q' "$OTTER_ENGINE" "$@"
         printf '%s\n' "${quoted:1}"
         exit 0
+    fi
+    if [ "$OTTER_ENGINE_KIND" = podman ] && [ "${1:-}" = run ] && [ -n "${OTTER_CONTAINER:-}" ]; then
+        otter_supervise "$@"
     fi
     exec "$OTTER_ENGINE" "$@"
 }

@@ -177,3 +177,11 @@ def test_only_names_a_benchmark_or_one_of_its_tasks():
     assert run_all.selected("demo:mrz", ["demo"]) and run_all.selected("demo:mrz", ["demo:mrz"])
     assert not run_all.selected("demo:mrz", ["demo:classifier"]) and not run_all.selected("data_workers:classifier", ["data"])
     assert run_all.selected("gpu_throughput:mrz:32", ["gpu_throughput:mrz"]) and run_all.selected("startup", ["startup"])
+
+
+def test_a_budget_not_run_still_has_its_row():
+    v = verdicts(run_all.render([RECORDS[0], RECORDS[9]]))  # only the classifier demo ran
+    for what in ("Training step overhead", "Start-up (`import otter`, `--help`, `check`)", "ONNX vs torch eager",
+                 "Data wait / peak memory of the default pipelines"):
+        assert v[what] == "not measured", what
+    assert row(v, "Demo end to end, classifier") == "PASS"

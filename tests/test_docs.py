@@ -150,9 +150,14 @@ def test_the_home_page_error_is_what_otter_check_prints(tmp_path, monkeypatch, c
 
 
 def test_japanese_paragraph_lines_join_without_a_space_and_blocks_stay():
-    text = "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"
+    text = (
+        "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"
+        "\n\n各クラスは\n1 つの\n`code`\nを使い\n(括弧)\nで、\nCPU\n「引用」\nです。"
+    )
     joined = reference.join_cjk_lines(text)
     assert "一行目で、二行目です。" in joined
+    # A half-width space between Japanese and Latin text, none next to Japanese punctuation.
+    assert "各クラスは 1 つの `code` を使い (括弧) で、CPU「引用」です。" in joined
     assert "- 項目は続く。" in joined
     assert '!!! note "場所"\n    以下の行。' in joined
     assert "```bash\nの\nの\n```" in joined
@@ -584,8 +589,13 @@ PAGES = [
     ("home-en", "/", "Otter", "日本語"),
     ("home-ja", "/ja/", "Otter", "English"),
     ("classifier-en", "/tasks/classifier/", "Classifier", "日本語"),
+    ("aligner-ja", "/ja/tasks/aligner/", "文書位置合わせ", "English"),
+    ("mrz-en", "/tasks/mrz/", "MRZ", "日本語"),
+    ("config-reference-en", "/reference/config/", "Config reference", "日本語"),
     ("config-reference-ja", "/ja/reference/config/", "設定リファレンス", "English"),
 ]
+#: Pages shown whole in their screenshot (the others: the first screen).
+FULL_PAGE = ("tutorial", "classifier", "aligner", "mrz", "config-reference")
 
 
 @pytest.mark.browser
@@ -598,7 +608,7 @@ def test_pages_render_in_chromium(site):
         if not browser_path:
             pytest.skip(why)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    figures = (DOCS / "assets" / "demo" / "classifier").is_dir()
+    figures = {task: any((DOCS / "assets" / "demo" / task).glob("*.[pj][np]g")) for task in reference.TASKS}
     with serve(site) as base, sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_path, args=["--no-sandbox"])
         try:
@@ -635,10 +645,17 @@ def test_pages_render_in_chromium(site):
                         assert page.locator("pre > code").count() >= 10, f"{path}: code blocks missing"
                         assert page.locator("pre button[data-md-type=copy], pre button.md-clipboard").count() >= 10, f"{path}: no copy buttons"
                         # The pipeline diagram always, and the demo run's figures when they are in docs/.
-                        assert len(images) >= (2 if figures else 1), f"{path}: images missing: {images}"
+                        assert len(images) >= (3 if figures["classifier"] else 1), f"{path}: images missing: {images}"
+                    task = next((t for t in reference.TASKS if f"/tasks/{t}/" in path), None)
+                    if task and figures[task]:
+                        shown = [src for src, _ in images if f"/assets/demo/{task}/" in src]
+                        assert len(shown) >= 2, f"{path}: the demo run's figures are not on the page: {images}"
+                    if "reference/config" in path:
+                        meanings = page.locator("table td:last-child").all_inner_texts()
+                        assert len(meanings) >= 30 and "—" not in meanings, f"{path}: keys without a description"
                     assert not problems, f"{path}: " + "; ".join(problems)
                     suffix = "" if scheme == "light" else "-dark"
-                    page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=name.startswith(("tutorial", "classifier")) and scheme == "light")
+                    page.screenshot(path=str(SCREENSHOTS / f"{name}{suffix}.png"), full_page=name.startswith(FULL_PAGE) and scheme == "light")
                     page.close()
         finally:
             browser.close()

@@ -604,6 +604,8 @@ def demo_figures(task: str, lang: str, assets: Path = DEMO_ASSETS, page_depth: i
 TASKS = ("classifier", "aligner", "mrz")
 
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
+# Japanese punctuation and brackets take no space on either side.
+_CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
 # A line that starts one of these is a new block, never a paragraph's continuation.
 _BLOCK_START = re.compile(r"^(\s*$|\s*([-*+]|\d+\.)\s|\s*[|#>]|\s*!!!|\s*\?\?\?|\s*<|\s*--8<--|\s*```|\s*:::)")
 
@@ -612,7 +614,10 @@ def join_cjk_lines(markdown: str) -> str:
     """Join a paragraph's lines where a Japanese character meets the break.
 
     A line break inside a paragraph shows as a space, which Japanese text does not
-    have. Code blocks, lists, tables, headings and other blocks are left alone.
+    have between Japanese characters. Between a Japanese character and a Latin one
+    (``CPU で``, ``1 つ``, ``) を``) the pages keep a half-width space, so such a break
+    becomes one space; next to Japanese punctuation there is none. Code blocks, lists,
+    tables, headings and other blocks are left alone.
     """
     out: List[str] = []
     in_code = False
@@ -627,8 +632,11 @@ def join_cjk_lines(markdown: str) -> str:
             out.append(line)
             continue
         prev, nxt = out[-1].rstrip(), line.lstrip()
-        if _CJK.search(prev[-1:]) or _CJK.search(nxt[:1]):
+        left, right = prev[-1:], nxt[:1]
+        if _CJK_PUNCT.search(left) or _CJK_PUNCT.search(right) or (_CJK.search(left) and _CJK.search(right)):
             out[-1] = prev + nxt
+        elif _CJK.search(left) or _CJK.search(right):
+            out[-1] = prev + " " + nxt
         else:
             out.append(line)
     return "\n".join(out)

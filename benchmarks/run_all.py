@@ -286,9 +286,11 @@ def rows(records: Sequence[Dict[str, Any]]) -> List[Tuple[str, str, str, str]]:
                             "a few minutes on 2 CPU cores", "not measured (smoke run)"))
             else:
                 out.append((what, figure, "a few minutes on 2 CPU cores (taken as <= 5 min)", _v(t["total_s"] <= 300)))
-    if not demos:
-        out.append(("Demo end to end (`scripts/demo.py`)", NOT_RUN, "a few minutes on 2 CPU cores",
-                    "not measured"))
+    ran = {t.get("task") for _, r in demos for t in r.get("tasks", [])} | {n.split(":")[1] for n, _ in demos if ":" in n}
+    for task in TASKS:
+        if task not in ran:
+            out.append((f"Demo end to end, {task} (`bash scripts/demo.bash --task {task}`)", NOT_RUN,
+                        "a few minutes on 2 CPU cores", "not measured"))
 
     out += gpu_rows(records)
     return out

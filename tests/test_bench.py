@@ -185,3 +185,4 @@ def test_a_budget_not_run_still_has_its_row():
                  "Data wait / peak memory of the default pipelines"):
         assert v[what] == "not measured", what
     assert row(v, "Demo end to end, classifier") == "PASS"
+    assert row(v, "Demo end to end, aligner") == row(v, "Demo end to end, mrz") == "not measured"

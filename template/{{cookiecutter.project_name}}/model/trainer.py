@@ -1,4 +1,4 @@
-"""Training: one config in, one run folder out."""
+"""Training, export and checking: one config in, one run folder (or one ONNX file) out."""
 
 from pathlib import Path
 from typing import Tuple
@@ -24,6 +24,22 @@ def train(cfg_name: str, *overrides: str) -> str:
     trainer.fit(net, train_dataloaders=train_data, val_dataloaders=valid_data)
     print(f"run folder: {cfg.root_dir}")
     return cfg.root_dir
+
+
+def export(cfg_name: str, *overrides: str) -> str:
+    """Export the best checkpoint of the latest run of ``cfg_name`` to a verified ONNX file.
+
+    Prints the checkpoint used, the file and the measured onnxruntime/torch parity.
+    Returns the path of ``runs/<cfg_name>/<run_id>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
+    """
+    from otter.export import DEFAULT_ATOL, export_run
+
+    report = export_run(cfg_name, root=PROJECT_DIR, stem="config", network=model, overrides=overrides, modules=MODULES)
+    diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in report["max_abs_diff"].items())
+    print(f"checkpoint: {report['checkpoint']}")
+    print(f"onnx:       {report['path']} (opset {report['opset']}, {report['params']:,} params, {report['macs']:,} MACs)")
+    print(f"parity:     max |onnxruntime - torch| {diffs} (tolerance {DEFAULT_ATOL:g})")
+    return report["path"]
 
 
 def check(cfg_name: str, *overrides: str) -> str:

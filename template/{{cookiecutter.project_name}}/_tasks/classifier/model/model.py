@@ -29,9 +29,10 @@ __all__ = ["ClassifierModel", "verification_metrics", "FPR_TARGETS"]
 
 #: Logged as ``valid_fpr@N``: the true-positive rate at a false-positive rate of ``10**-N``.
 FPR_TARGETS: Dict[int, float] = {2: 1e-2, 3: 1e-3, 4: 1e-4}
-#: The operating point whose score threshold goes into the ONNX metadata for matching:
-#: 1 in 100 pairs of different templates scores above it.
-THRESHOLD_FPR = 2
+#: Default false-positive rate of the match threshold stored in the ONNX file (``model.threshold_fpr``):
+#: 1 in 1000 pairs of different unseen templates scores above it on validation. A photo is compared
+#: with every registered type, so an unregistered one is accepted up to (types registered) x this often.
+MATCH_FPR = 1e-3
 #: Above this many negative pairs a fixed random subset is scored (enough for FPR 1e-4).
 MAX_NEGATIVE_PAIRS = 2_000_000
 #: Classes drawn in the PCA preview (more make the legend unreadable).
@@ -51,11 +52,13 @@ def verification_metrics(
     Args:
         embeddings: ``n x d``, L2-normalised.
         labels: ``n`` int class ids.
-        fpr_targets: ``{N: fpr}``; reports the TPR (and threshold) at each FPR.
+        fpr_targets: ``{key: fpr}``; reports the operating point at each FPR.
 
     Returns:
-        ``auc``, ``tpr@N`` and ``threshold@N`` for each target, ``top1``, ``fpr``/``tpr``
-        (the ROC curve, numpy), ``positives`` and ``negatives`` (pair counts).
+        For each target: ``tpr@key``, ``threshold@key`` (the lowest score that counts as the
+        same class there) and ``fpr@key`` (the FPR measured at that threshold, at most the
+        target); ``auc``, ``top1``, ``fpr``/``tpr`` (the ROC curve, numpy), ``positives``
+        and ``negatives`` (pair counts).
 
     >>> e = F.normalize(torch.tensor([[1.0, 0.1], [1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]), dim=1)
     >>> m = verification_metrics(e, torch.tensor([0, 0, 1, 1]))
@@ -78,18 +81,17 @@ def verification_metrics(
         # No ROC without both kinds of pairs (e.g. one image per class).
         result.update({"auc": 0.0, "fpr": np.zeros(1), "tpr": np.zeros(1)})
         for key in fpr_targets:
-            result[f"tpr@{key}"], result[f"threshold@{key}"] = 0.0, 1.0
+            result[f"tpr@{key}"], result[f"threshold@{key}"], result[f"fpr@{key}"] = 0.0, 1.0, 0.0
     else:
         scores = torch.cat([pos, neg]).cpu()
         target = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).long()
         result["auc"] = float(binary_auroc(scores, target))
-        fpr, tpr, thresholds = binary_roc(scores, target)
+        # The curve only: torchmetrics passes scores outside [0, 1] through a sigmoid, so its
+        # thresholds would not be cosines (the AUC and the curve do not change under it).
+        fpr, tpr, _ = binary_roc(scores, target)
         for key, limit in fpr_targets.items():
-            # The best TPR whose FPR stays within the limit, and the score threshold giving it.
-            ok = torch.nonzero(fpr <= limit).flatten()
-            best = ok[torch.argmax(tpr[ok])]
-            result[f"tpr@{key}"] = float(tpr[best])
-            result[f"threshold@{key}"] = float(min(thresholds[best], 1.0))
+            point = operating_point(pos.cpu(), neg.cpu(), limit)
+            result[f"tpr@{key}"], result[f"threshold@{key}"], result[f"fpr@{key}"] = point
         result["fpr"], result["tpr"] = fpr.numpy(), tpr.numpy()
 
     _, first = np.unique(labels.cpu().numpy(), return_index=True)
@@ -102,6 +104,32 @@ def verification_metrics(
     else:
         result["top1"] = 0.0
     return result
+
+
+def operating_point(positives: torch.Tensor, negatives: torch.Tensor, fpr: float) -> Tuple[float, float, float]:
+    """The threshold of the highest TPR whose FPR is at most ``fpr``: ``(tpr, threshold, measured fpr)``.
+
+    A pair matches when its score is at or above the threshold. At most
+    ``floor(fpr * len(negatives))`` negatives may match, so the threshold lies above the
+    next-highest negative; it is the lowest positive score there (the most margin
+    towards the negatives for the same TPR), or just above that negative when no positive is.
+
+    >>> pos, neg = torch.tensor([0.9, 0.8, 0.3]), torch.tensor([0.85, 0.2, 0.1, 0.0])
+    >>> [round(v, 3) for v in operating_point(pos, neg, 0.25)]  # one negative (0.85) may match
+    [1.0, 0.3, 0.25]
+    >>> [round(v, 3) for v in operating_point(pos, neg, 0.1)]  # none may: above 0.85
+    [0.333, 0.9, 0.0]
+    """
+    allowed = int(fpr * len(negatives) + 1e-9)  # false accepts within the rate
+    ranked = torch.sort(negatives, descending=True).values
+    if allowed >= len(ranked):
+        threshold = positives.min() if len(positives) else ranked[-1]
+    else:
+        above = positives[positives > ranked[allowed]]
+        threshold = above.min() if len(above) else torch.nextafter(ranked[allowed], torch.tensor(2.0, dtype=ranked.dtype))
+    # Not clamped to 1: rounding lets cosines pass 1 slightly, and the rate must hold at the threshold.
+    tpr = float((positives >= threshold).float().mean())
+    return tpr, float(threshold), float((negatives >= threshold).float().mean())
 
 
 def _get(section: Any, key: str, default: Any = None) -> Any:
@@ -117,8 +145,12 @@ class ClassifierModel(BaseMixin):
         backbone: {name: Backbone, options: {name: lcnet_050, pretrained: false}}
         head:     {name: FeatureLearningSqueezeLBNHead, options: {embed_dim: 256, feature_map_size: 3}}
         loss:     {name: CosFace, options: {s: 32, m: 0.3}, num_classes: -1, embed_dim: 256}
+        threshold_fpr: 0.001   # optional: the match threshold's false-positive rate
 
     ``loss.num_classes: -1`` takes the number of classes of the training dataset.
+    Each validation sets the match threshold: the lowest cosine similarity at which at
+    most ``threshold_fpr`` of the pairs of different unseen templates match. The export
+    stores it with the FPR and TPR measured there (see :meth:`export_meta`).
 
     Args:
         cfg: The whole config (``optimizer`` and ``lr_scheduler`` feed :class:`BaseMixin`).
@@ -151,8 +183,15 @@ class ClassifierModel(BaseMixin):
         self.classifier = component.CosineClassifier(embed_dim, num_classes)
         self._check_map_size()
 
-        # Score above which two images count as the same template (set by validation, see THRESHOLD_FPR).
+        self.threshold_fpr = self._threshold_fpr(model_cfg)
+        # Lowest score at which two images count as the same template (set by validation at
+        # threshold_fpr). Buffers, so the checkpoint the export reads carries them.
         self.register_buffer("threshold", torch.tensor(0.5))
+        # One row per FPR target, then the match threshold's: target FPR, measured FPR, TPR, threshold
+        # (NaN until a validation has run); and the validation's positive and negative pair counts.
+        self.register_buffer("operating_points", torch.full((len(FPR_TARGETS) + 1, 4), float("nan")))
+        self.register_buffer("pair_counts", torch.zeros(2))
+        self._register_load_state_dict_pre_hook(self._fill_missing_buffers)
         self.example_input_array = torch.zeros(1, 3, *self.image_size)
         self._valid_embeddings: List[torch.Tensor] = []
         self._valid_labels: List[torch.Tensor] = []
@@ -173,6 +212,19 @@ class ClassifierModel(BaseMixin):
         if train_set is None:
             raise OtterConfigError("is -1 but there is no dataset.train_options to count classes in", key="model.loss.num_classes")
         return int(train_set.num_classes)
+
+    @staticmethod
+    def _threshold_fpr(model_cfg: Mapping[str, Any]) -> float:
+        value = _get(model_cfg, "threshold_fpr", MATCH_FPR)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise OtterConfigError(f"must be a false-positive rate between 0 and 1 (e.g. {MATCH_FPR}), got {value!r}", key="model.threshold_fpr")
+        return float(value)
+
+    def _fill_missing_buffers(self, state_dict: Dict[str, Any], prefix: str, *args: Any) -> None:
+        # Checkpoints written before the operating points were kept load as they did: their
+        # threshold stays, its measured rates read as unknown.
+        for name in ("operating_points", "pair_counts"):
+            state_dict.setdefault(prefix + name, getattr(self, name).clone())
 
     def _check_map_size(self) -> None:
         if not hasattr(self.head, "check_map_size"):
@@ -226,9 +278,21 @@ class ClassifierModel(BaseMixin):
         self.log("valid_top1", metrics["top1"], prog_bar=True)
         if self.trainer.sanity_checking:
             return
-        self.threshold.fill_(metrics[f"threshold@{THRESHOLD_FPR}"])
+        self._keep_operating_points(embeddings, labels, metrics)
         if self.trainer.is_global_zero:
             self._write_previews(metrics, embeddings.cpu(), labels.cpu())
+
+    def _keep_operating_points(self, embeddings: torch.Tensor, labels: torch.Tensor, metrics: Mapping[str, Any]) -> None:
+        targets = dict(FPR_TARGETS)
+        if self.threshold_fpr not in targets.values():
+            targets["match"] = self.threshold_fpr
+            metrics = {**metrics, **verification_metrics(embeddings, labels, {"match": self.threshold_fpr})}
+        match = next(k for k, v in targets.items() if v == self.threshold_fpr)
+        rows = [*FPR_TARGETS, match]
+        table = [[targets[k], metrics[f"fpr@{k}"], metrics[f"tpr@{k}"], metrics[f"threshold@{k}"]] for k in rows]
+        self.operating_points.copy_(torch.tensor(table, dtype=self.operating_points.dtype))
+        self.pair_counts.copy_(torch.tensor([metrics["positives"], metrics["negatives"]], dtype=self.pair_counts.dtype))
+        self.threshold.fill_(metrics[f"threshold@{match}"])
 
     # ------------------------------------------------------------------ previews
 
@@ -250,6 +314,8 @@ class ClassifierModel(BaseMixin):
             f"{'FPR':>8}  {'TPR':>8}  {'threshold':>9}",
         ]
         lines += [f"{limit:>8.0e}  {metrics[f'tpr@{k}']:>8.4f}  {metrics[f'threshold@{k}']:>9.4f}" for k, limit in FPR_TARGETS.items()]
+        _, measured, tpr, threshold = self.operating_points[-1].tolist()
+        lines += ["", f"match threshold (stored at export): {threshold:.4f}, chosen at FPR {self.threshold_fpr:g}: measured FPR {measured:.2e}, TPR {tpr:.4f}"]
         (out / "tpr_fpr.txt").write_text("\n".join(lines) + "\n")
 
         fig, ax = plt.subplots(figsize=(5, 4))
@@ -284,7 +350,21 @@ class ClassifierModel(BaseMixin):
     # ------------------------------------------------------------------ export
 
     def export_meta(self) -> Dict[str, Any]:
-        """What inference needs, stored in the ONNX file's metadata."""
+        """What inference needs, stored in the ONNX file's metadata.
+
+        ``threshold`` is the match threshold; ``threshold_fpr`` the false-positive rate it
+        was chosen for; ``threshold_measured_fpr`` and ``threshold_tpr`` what the last
+        validation measured there, on ``threshold_pairs`` pairs of views of unseen templates
+        (``None`` when no validation ran: the threshold is then the untuned 0.5).
+        ``operating_points`` lists ``{fpr, measured_fpr, tpr, threshold}`` at each of
+        :data:`FPR_TARGETS`, for choosing another rate at inference.
+        """
+        points = self.operating_points.tolist()
+        measured = not np.isnan(points[-1][3])
+
+        def rate(value: float) -> Optional[float]:
+            return float(value) if measured else None
+
         return {
             "task": "classifier",
             "image_size": list(self.image_size),
@@ -292,6 +372,15 @@ class ClassifierModel(BaseMixin):
             "normalize": None,  # images are only scaled to [0, 1]; no mean/std
             "embed_dim": int(self.head.embed_dim),
             "similarity": "cosine",
-            "threshold": round(float(self.threshold), 6),
-            "threshold_fpr": FPR_TARGETS[THRESHOLD_FPR],
+            # Unrounded: the threshold is a score seen in validation, and the rate holds at exactly it.
+            "threshold": float(self.threshold),
+            "threshold_fpr": self.threshold_fpr if measured else None,
+            "threshold_measured_fpr": rate(points[-1][1]),
+            "threshold_tpr": rate(points[-1][2]),
+            "threshold_pairs": {"positive": int(self.pair_counts[0]), "negative": int(self.pair_counts[1])} if measured else None,
+            "operating_points": [
+                # The targets from FPR_TARGETS: the float32 buffer holds them only to about 1e-8.
+                {"fpr": target, "measured_fpr": rate(fpr), "tpr": rate(tpr), "threshold": float(t)}
+                for target, (_, fpr, tpr, t) in zip(FPR_TARGETS.values(), points[:-1])
+            ] if measured else [],
         }

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from otter import OtterConfigError
+from otter.onnx_meta import encode_meta
 
 # The project package is the folder that holds this tests/ folder (conftest puts its parent on sys.path).
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -226,10 +227,88 @@ def test_fit_logs_metrics_and_writes_previews(tmp_path):
 # --------------------------------------------------------------------------- export and inference
 
 
-def _export(tmp_path: Path) -> Path:
+# --------------------------------------------------------------------------- the match threshold
+
+
+def _views(classes: int = 40, views: int = 5, noise: float = 0.35, seed: int = 0):
+    """Unit embeddings of ``views`` noisy views around each of ``classes`` centres, and their labels."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.nn.functional.normalize(torch.randn(classes, 16, generator=g), dim=1)
+    labels = torch.arange(classes).repeat_interleave(views)
+    return torch.nn.functional.normalize(centres[labels] + noise * torch.randn(len(labels), 16, generator=g), dim=1), labels
+
+
+def _pair_scores(embeddings: torch.Tensor, labels: torch.Tensor):
+    """(positive, negative) pair similarities, each pair once."""
+    sim = embeddings @ embeddings.T
+    upper = torch.triu(torch.ones_like(sim, dtype=torch.bool), diagonal=1)
+    same = labels[:, None] == labels[None, :]
+    return sim[upper & same], sim[upper & ~same]
+
+
+def _calibrate(model, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+    """What a validation epoch does with its embeddings, without a Trainer."""
+    model._keep_operating_points(embeddings, labels, model_module.verification_metrics(embeddings, labels))
+
+
+def test_match_threshold_accepts_at_most_its_rate_of_wrong_pairs(tmp_path):
+    model = model_module.ClassifierModel(tiny_cfg(tmp_path, num_classes=3))
+    assert model.export_meta()["threshold_fpr"] is None  # no validation yet: no rate to state
+    embeddings, labels = _views()
+    _calibrate(model, embeddings, labels)
+    meta = model.export_meta()
+    positive, negative = _pair_scores(embeddings, labels)
+    assert meta["threshold_pairs"] == {"positive": len(positive), "negative": len(negative)} == {"positive": 400, "negative": 19500}
+    # The default rate: 1 in 1000 pairs of different templates at most, as measured at the stored threshold.
+    accepted_wrong = int((negative >= meta["threshold"]).sum())
+    assert meta["threshold_fpr"] == model_module.MATCH_FPR == 1e-3
+    assert accepted_wrong / len(negative) == pytest.approx(meta["threshold_measured_fpr"]) and accepted_wrong <= 19
+    assert accepted_wrong > 0  # the noise overlaps: the rate is measured, not trivially zero
+    assert float((positive >= meta["threshold"]).float().mean()) == pytest.approx(meta["threshold_tpr"])
+    assert float(model.threshold) == pytest.approx(meta["threshold"], abs=1e-6)
+    points = {p["fpr"]: p for p in meta["operating_points"]}
+    assert sorted(points) == [1e-4, 1e-3, 1e-2] and points[1e-3]["threshold"] == meta["threshold"]
+    for rate, point in points.items():
+        measured = float((negative >= point["threshold"]).float().mean())
+        assert measured == pytest.approx(point["measured_fpr"]) and measured <= rate
+    # 1e-2, the rate stored before, accepts more wrong pairs.
+    assert int((negative >= points[1e-2]["threshold"]).sum()) > accepted_wrong
+
+
+def test_match_threshold_rate_is_a_config_option(tmp_path):
+    cfg = tiny_cfg(tmp_path, num_classes=3)
+    cfg["model"]["threshold_fpr"] = 0.005
+    model = model_module.ClassifierModel(cfg)
+    embeddings, labels = _views()
+    _calibrate(model, embeddings, labels)
+    meta = model.export_meta()
+    _, negative = _pair_scores(embeddings, labels)
+    assert meta["threshold_fpr"] == 0.005 and meta["threshold_measured_fpr"] <= 0.005
+    assert float((negative >= meta["threshold"]).float().mean()) == pytest.approx(meta["threshold_measured_fpr"])
+    assert [p["fpr"] for p in meta["operating_points"]] == [1e-2, 1e-3, 1e-4]
+    for bad in (0, 1.5, "often", True):
+        cfg["model"]["threshold_fpr"] = bad
+        with pytest.raises(OtterConfigError, match=r"model\.threshold_fpr: must be a false-positive rate"):
+            model_module.ClassifierModel(cfg)
+
+
+def test_a_checkpoint_from_before_the_operating_points_still_loads(tmp_path):
+    model = model_module.ClassifierModel(tiny_cfg(tmp_path, num_classes=3))
+    state = {k: v for k, v in model.state_dict().items() if k not in ("operating_points", "pair_counts")}
+    state["threshold"] = torch.tensor(0.7)
+    fresh = model_module.ClassifierModel(tiny_cfg(tmp_path, num_classes=3))
+    fresh.load_state_dict(state, strict=True)
+    meta = fresh.export_meta()
+    assert meta["threshold"] == pytest.approx(0.7) and meta["threshold_fpr"] is None and meta["operating_points"] == []
+
+
+def _export(tmp_path: Path, calibrated: bool = False) -> Path:
+    """A real ONNX file of an untrained tiny model, its metadata as the export writes it."""
     import onnx
 
     model = model_module.ClassifierModel(tiny_cfg(tmp_path, num_classes=3)).eval()
+    if calibrated:
+        _calibrate(model, *_views())
     wrapper = to_onnx.WarpFeatureLearning(model).eval()
     x = torch.rand(2, 3, SIZE, SIZE)
     out = wrapper(x)
@@ -242,7 +321,7 @@ def _export(tmp_path: Path) -> Path:
     proto = onnx.load(str(path))
     for key, value in model.export_meta().items():
         entry = proto.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
+        entry.key, entry.value = key, encode_meta(value)
     onnx.save(proto, str(path))
     return path
 
@@ -269,3 +348,63 @@ def test_infer_does_not_import_torch():
     code = f"import sys; import {PROJECT}.infer; sys.exit('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR.parent, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def _solid(path: Path, rgb, noise: int = 0, seed: int = 0) -> Path:
+    pixels = np.clip(np.full((40, 40, 3), rgb, np.int16) + np.random.default_rng(seed).integers(-noise, noise + 1, (40, 40, 3)), 0, 255)
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return path
+
+
+def test_infer_uses_every_example_of_a_type(tmp_path):
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    path = _export(tmp_path)
+    red1, red2 = _solid(tmp_path / "red1.png", (230, 20, 20), 40, 1), _solid(tmp_path / "red2.png", (180, 60, 30), 40, 2)
+    blue, query = _solid(tmp_path / "blue.png", (20, 20, 230)), _solid(tmp_path / "query.png", (200, 40, 90), 60, 3)
+    mean = infer.DocumentMatcher(path, threshold=-1.0)
+    mean.register("red", red1)
+    mean.register("red", red2)  # a second example of the same type
+    mean.register_many("blue", [blue])
+    assert mean.examples() == {"red": 2, "blue": 1}
+    e_red1, e_red2, e_blue, e_query = mean.embed([red1, red2, blue, query])
+    prototype = (e_red1 + e_red2) / np.linalg.norm(e_red1 + e_red2)
+    scores = mean.scores(query)
+    assert scores["red"] == pytest.approx(float(prototype @ e_query), abs=1e-5)
+    assert scores["blue"] == pytest.approx(float(e_blue @ e_query), abs=1e-5)  # one example: itself
+    best = infer.DocumentMatcher(path, threshold=-1.0, combine="max")
+    best.register_many("red", [red1, red2])
+    assert best.scores(query)["red"] == pytest.approx(max(float(e_red1 @ e_query), float(e_red2 @ e_query)), abs=1e-5)
+    # The mean of two examples lies between them.
+    assert min(e_red1 @ e_query, e_red2 @ e_query) - 1e-5 <= scores["red"] * np.linalg.norm((e_red1 + e_red2) / 2) <= max(e_red1 @ e_query, e_red2 @ e_query) + 1e-5
+    with pytest.raises(ValueError, match="combine"):
+        infer.DocumentMatcher(path, combine="median")
+
+
+def test_infer_states_the_rate_of_its_threshold(tmp_path, capsys):
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    path = _export(tmp_path, calibrated=True)
+    red, blue = _solid(tmp_path / "red.png", (230, 20, 20)), _solid(tmp_path / "blue.png", (20, 20, 230))
+    matcher = infer.DocumentMatcher(path)
+    meta = matcher.meta
+    assert matcher.threshold == meta["threshold"] and matcher.threshold_fpr == 1e-3
+    matcher.register_many("red", [red])
+    matcher.register_many("blue", [blue])
+    line = matcher.describe_threshold()
+    assert line.startswith(f"threshold {meta['threshold']:.4f}: false-positive rate 0.001 (measured ")
+    assert "on 19,500 pairs of different unseen templates" in line and "with 2 types registered" in line and "0.002" in line
+    strict = infer.DocumentMatcher(path, fpr=1e-4)
+    assert strict.threshold == next(p["threshold"] for p in meta["operating_points"] if p["fpr"] == 1e-4) >= matcher.threshold
+    # A threshold of one's own: the rate of the strictest stored point it is at least as strict as.
+    assert infer.DocumentMatcher(path, threshold=1.0).threshold_fpr == 1e-4
+    assert infer.DocumentMatcher(path, threshold=-1.0).threshold_fpr is None
+    with pytest.raises(ValueError, match=r"no stored threshold at FPR 0\.3; stored: 0\.0001, 0\.001, 0\.01"):
+        infer.DocumentMatcher(path, fpr=0.3)
+    capsys.readouterr()
+    assert infer.main([str(path), f"--register=red={red}", f"--register=blue={blue}", str(red)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "2 examples of 2 types registered (mean of each type's examples)"
+    assert out[1] == line and out[2].startswith(f"{red}\tred\t1.0000")
+    assert infer.main([str(path), f"--register=red={red}", "--json", "--fpr=1e-2", str(blue)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["threshold_fpr"] == 1e-2 and row["threshold"] == next(p["threshold"] for p in meta["operating_points"] if p["fpr"] == 1e-2)
+    assert row["match"] == ("red" if row["score"] >= row["threshold"] else None)

@@ -36,17 +36,10 @@ def to_onnx(cfg_name: str, *overrides: str) -> str:
 
     Returns the path of ``runs/<cfg_name>/<run_id>/export/<cfg_name>_<YYYYMMDD>_fp32.onnx``.
     """
-    from otter.export import export_run
+    # The project's export (model/trainer.py); imported here because trainer imports this module.
+    from .trainer import export
 
-    from . import model
-    from .trainer import MODULES, PROJECT_DIR
-
-    report = export_run(cfg_name, root=PROJECT_DIR, stem="config", network=model, overrides=overrides, modules=MODULES)
-    diffs = ", ".join(f"batch {b}: {d:.2e}" for b, d in report["max_abs_diff"].items())
-    print(f"checkpoint: {report['checkpoint']}")
-    print(f"onnx:       {report['path']} (opset {report['opset']}, {report['params']:,} params, {report['macs']:,} MACs)")
-    print(f"parity:     max |onnxruntime - torch| {diffs} (tolerance 1e-4)")
-    return report["path"]
+    return export(cfg_name, *overrides)
 
 
 @ONNX_WRAPPERS.register()

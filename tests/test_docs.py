@@ -149,6 +149,69 @@ def test_the_home_page_error_is_what_otter_check_prints(tmp_path, monkeypatch, c
     assert expected in capsys.readouterr().err.splitlines()
 
 
+def troubleshooting_lines(page: Path = DOCS / "troubleshooting.md") -> List[str]:
+    """The messages the troubleshooting page quotes in the first column of its tables (Docker's own aside)."""
+    lines = []
+    text = page.read_text(encoding="utf-8")
+    for row in text[: text.index("\n## Docker")].splitlines():
+        if row.startswith("| `"):
+            lines += re.findall(r"`([^`]+)`", row.split(" | ")[0])
+    return lines
+
+
+# A way to make each quoted line happen, starting from the example config of docs/config.md:
+# (the start of the line on the page, overrides, a replacement of the file's text).
+TROUBLESHOOTING_CASES = [
+    ("trainer.max_epoch:", ["trainer.max_epoch=3"], None),
+    ("optimizer.name: unknown name", ["optimizer.name=AdamWW"], None),
+    ("dataset.train_optins:", ["dataset.train_optins=1"], None),
+    ("model.name: missing required key", [], ("  name: ClassifierModel ", "  other: 1 ")),
+    ("common.batch_size:", ["common.batch_size=0"], None),
+    ("trainer.max_epochs:", ["trainer.max_epochs=ten"], None),
+    ("callbacks.0.options: EarlyStopping", ["callbacks.0.options={}", "callbacks.0.name=EarlyStopping"], None),
+    ("trainer.logger:", ["trainer.logger=false"], None),
+    ("lr_scheduler.pl_options.interval:", ["lr_scheduler.pl_options.interval=batch"], None),
+    ("YAML syntax error", [], ("common:\n  batch_size: 32", "common:\n batch_size: 32\n  x: 1")),
+    ("expected a mapping of sections", [], ("", "- a\n")),
+    ("optimizer.options.lr: duplicate key", [], ("{lr: 1.0e-3, weight_decay: 1.0e-4}", "\n    lr: 1.0e-3\n    weight_decay: 1.0e-4\n    lr: 1.0e-3")),
+    ("optimizer.options.lr: AdamW refuses", ["optimizer.options.lr=-0.1"], None),
+    ("callbacks.0.options.mode:", ["callbacks.0.options.mode=maximum"], None),
+    ("trainer.strategy:", ["trainer.strategy=nope"], None),
+    ("command line: override", ["x"], None),
+    ("command line: callbacks.5:", ["callbacks.5.options.x=1"], None),
+]
+
+
+def _as_pattern(line: str) -> str:
+    """The page's line as a regular expression: `...` stands for anything, a number for any number."""
+    parts = [re.sub(r"\\d+", r"\\d+", re.sub(r"\d+", r"\\d+", re.escape(p))) for p in line.split("...")]
+    return ".*?".join(parts)
+
+
+@pytest.mark.parametrize("start,overrides,edit", TROUBLESHOOTING_CASES, ids=[c[0] for c in TROUBLESHOOTING_CASES])
+def test_troubleshooting_lines_are_what_otter_check_prints(tmp_path, monkeypatch, capsys, start, overrides, edit):
+    """Each config error the troubleshooting page quotes, made to happen: the page shows what Otter prints."""
+    from otter.cli import main
+
+    quoted = [line for line in troubleshooting_lines() if line.startswith(start)]
+    assert len(quoted) == 1, f"the troubleshooting page should quote one line starting {start!r}: {quoted}"
+    text = next(body for lang, body in code_blocks((DOCS / "config.md").read_text(encoding="utf-8")) if lang == "yaml")
+    if edit:
+        assert edit[0] in text or not edit[0]
+        text = edit[1] if not edit[0] else text.replace(edit[0], edit[1], 1)
+    (tmp_path / "c.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("OTTER_NO_CACHE", "1")
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "c.yaml", *overrides]) == 2
+    printed = capsys.readouterr().err.strip().splitlines()
+    pattern = _as_pattern(quoted[0])
+    assert any(re.search(pattern, line) for line in printed), f"the page says\n{quoted[0]}\nOtter prints\n" + "\n".join(printed)
+
+
+def test_japanese_troubleshooting_quotes_the_same_lines():
+    assert troubleshooting_lines(DOCS / "troubleshooting.ja.md") == troubleshooting_lines()
+
+
 def test_japanese_paragraph_lines_join_without_a_space_and_blocks_stay():
     text = (
         "一行目で、\n二行目です。\n\n- 項目は\n  続く。\n\n!!! note \"場所\"\n    以下の\n    行。\n\n```bash\nの\nの\n```\nEnglish\nlines stay"

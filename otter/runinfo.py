@@ -86,6 +86,8 @@ def new_run_id(root: Union[str, Path], cfg_name: str) -> str:
     if inherited and (parent is None or parent == str(os.getppid())):
         return inherited
     folder = runs_root(root, cfg_name)
+    # runs/ and runs/<cfg>/ made here go again with an unstarted run, when they are left empty.
+    made = [p for p in (folder, folder.parent) if not p.is_dir()]
     folder.mkdir(parents=True, exist_ok=True)
     base = datetime.now().strftime(RUN_ID_FORMAT)
     run_id, n = base, 0
@@ -96,7 +98,7 @@ def new_run_id(root: Union[str, Path], cfg_name: str) -> str:
         except FileExistsError:
             n += 1
             run_id = f"{base}-{n}"
-    _reserve(folder / run_id)
+    _reserve(folder / run_id, made)
     os.environ[RUN_ID_ENV] = run_id
     os.environ[RUN_PID_ENV] = str(os.getpid())
     return run_id
@@ -104,17 +106,21 @@ def new_run_id(root: Union[str, Path], cfg_name: str) -> str:
 
 #: Run folders this process reserved that have not seen an optimizer step yet.
 _UNSTARTED: Dict[str, int] = {}
+#: Parent folders (``runs/<cfg>/``, ``runs/``) the reservation of a run folder created, innermost first.
+_MADE_FOR: Dict[str, List[Path]] = {}
 
 
-def _reserve(run_dir: Path) -> None:
+def _reserve(run_dir: Path, made: Sequence[Path] = ()) -> None:
     if not _UNSTARTED:
         atexit.register(_drop_unstarted)
     _UNSTARTED[str(run_dir)] = os.getpid()
+    _MADE_FOR[str(run_dir)] = list(made)
 
 
 def mark_started(run_dir: Union[str, Path]) -> None:
     """The run in ``run_dir`` has made an optimizer step: keep its folder whatever happens next."""
     _UNSTARTED.pop(str(run_dir), None)
+    _MADE_FOR.pop(str(run_dir), None)
 
 
 def _drop_unstarted() -> None:
@@ -124,7 +130,13 @@ def _drop_unstarted() -> None:
     for path, pid in list(_UNSTARTED.items()):
         if pid == os.getpid() and not any(Path(path).glob("checkpoint/*.ckpt")):
             shutil.rmtree(path, ignore_errors=True)
+            for parent in _MADE_FOR.get(path, ()):
+                try:
+                    parent.rmdir()  # only when empty: another run may have started there since
+                except OSError:
+                    break
     _UNSTARTED.clear()
+    _MADE_FOR.clear()
 
 
 def list_runs(root: Union[str, Path], cfg_name: str) -> List[Path]:

@@ -108,3 +108,25 @@ def test_a_run_folder_is_free_only_when_absent_or_reserved_here(tmp_path):
     assert run_folder_free(mine)
     (mine / "config.yaml").write_text("{}")
     assert not run_folder_free(mine)
+
+
+def test_a_run_that_never_started_leaves_no_empty_parent_folders(tmp_path):
+    import subprocess
+    import sys
+
+    # A process that reserves a run id and ends before any optimizer step, as a refused start does.
+    code = "import sys; from otter.runinfo import new_run_id; new_run_id(sys.argv[1], 'cfg')"
+    env = {k: v for k, v in os.environ.items() if k not in (RUN_ID_ENV, RUN_PID_ENV)}
+
+    def reserve_and_quit():
+        subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True)
+
+    reserve_and_quit()
+    assert list(tmp_path.iterdir()) == []  # neither runs/cfg/<id>, nor runs/cfg, nor runs
+    # Folders that were there before stay: runs/ with another config's runs, runs/cfg with a run.
+    (tmp_path / "runs" / "other").mkdir(parents=True)
+    reserve_and_quit()
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["other"]
+    (tmp_path / "runs" / "cfg" / "2020-01-01-00-00-00").mkdir(parents=True)
+    reserve_and_quit()
+    assert [p.name for p in (tmp_path / "runs" / "cfg").iterdir()] == ["2020-01-01-00-00-00"]

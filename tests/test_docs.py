@@ -263,6 +263,42 @@ def test_every_section_and_key_of_the_schema_has_its_description():
         assert rows and not [r for r in rows if r.rstrip().endswith("| — |")], lang
 
 
+def test_the_japanese_config_reference_translates_every_description_as_the_code_has_it():
+    """docs/_gen/config_ja.py holds, per key, the code's English and its translation: both current."""
+    root, _ = reference.root_model()
+    used, order = reference._walk(root)
+    current = {}
+    for model in [root, *order]:
+        text, fields = reference._described(model)
+        current[model.__name__] = reference._one_line(text)
+        current.update({f"{model.__name__}.{name}": reference._one_line(desc) for name, desc in fields.items()})
+    ja = reference.translations()
+    stale = {k: (ja[k][0], v) for k, v in current.items() if k in ja and reference._one_line(ja[k][0]) != v}
+    missing = sorted(set(current) - set(ja))
+    assert not missing and not stale, f"update docs/_gen/config_ja.py: missing {missing}, English changed {stale}"
+    assert not set(ja) - set(current), f"translations of keys the schema no longer has: {sorted(set(ja) - set(current))}"
+    page = reference.config_reference("ja")
+    assert ja["CommonSection.seed"][1] in page and current["CommonSection.seed"] not in page
+
+
+def test_a_changed_description_shows_in_english_on_the_japanese_page_until_translated():
+    from pydantic import BaseModel, Field
+
+    class CommonSection(BaseModel):
+        """Settings of the whole run: batch size, input size, seed, and what to restore from."""
+
+        seed: int = Field(0, description="A meaning nobody has translated yet.")
+        batch_size: int = Field(1, description=reference.translations()["CommonSection.batch_size"][0])
+
+    class RootConfig(BaseModel):
+        common: CommonSection = Field(description="Settings of the whole run: batch size, input size, seed, and what to restore from.")
+
+    page = reference.config_reference("ja", RootConfig, "tests")
+    assert "| `seed` | int | `0` | A meaning nobody has translated yet. |" in page
+    assert reference.translations()["CommonSection.batch_size"][1] in page
+    assert reference.translations()["CommonSection"][1] in page
+
+
 def test_config_reference_changes_when_the_schema_changes():
     from pydantic import Field, create_model
 

@@ -44,6 +44,7 @@ T = {
         "meaning": "meaning",
         "yes": "yes",
         "no": "no",
+        "or": " or ",
         "extra_allowed": "Other keys are allowed here too (a project's own settings).",
         "extra_forbidden": "Any other key is an error (with the closest known key suggested).",
         "shapes": "Nested shapes",
@@ -80,7 +81,7 @@ T = {
         "config_intro": (
             "設定ファイルに書けるすべてのセクションとキーを、型・既定値・意味とともに一覧にしています。"
             "このページは Otter が設定の検証に使うスキーマ (`{module}`) から自動生成されるため、"
-            "常にコードと一致します。説明文はコードに書かれた英語のままです。"
+            "常にコードと一致します。各項目の説明は、コードに書かれた英語の説明の訳です。"
             "設定の書き方・継承・上書きは [設定ファイル](../config.md) を参照してください。"
         ),
         "sections": "セクション",
@@ -92,6 +93,7 @@ T = {
         "meaning": "意味",
         "yes": "はい",
         "no": "いいえ",
+        "or": " または ",
         "extra_allowed": "ここにはその他のキー (プロジェクト独自の設定) も書けます。",
         "extra_forbidden": "その他のキーはエラーになります (最も近い既知のキーが提案されます)。",
         "shapes": "入れ子の形",
@@ -223,6 +225,24 @@ def _default(info: Any) -> Tuple[bool, str]:
     return False, _yaml_value(info.default)
 
 
+def translations() -> Dict[str, Tuple[str, str]]:
+    """``config_ja.JA``: ``Model`` or ``Model.field`` -> (the code's English, its Japanese)."""
+    spec = importlib.util.spec_from_file_location("_otter_docs_config_ja", Path(__file__).with_name("config_ja.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.JA
+
+
+def _in(lang: str, key: str, text: Optional[str]) -> str:
+    """The one-liner of ``key`` in ``lang``: the code's English, or its translation while that is current."""
+    english = _one_line(text)
+    if lang != "en":
+        known = translations().get(key)
+        if known and _one_line(known[0]) == english:
+            return _one_line(known[1])
+    return english
+
+
 def _one_line(text: Optional[str]) -> str:
     if not text:
         return "—"
@@ -347,23 +367,27 @@ def config_reference(lang: str = "en", root: Any = None, module: Optional[str] =
     for name, info in root.model_fields.items():
         required, _ = _default(info)
         models = _field_models(root, name, info, top=True)
-        desc = root_fields[name] or (_described(models[0])[0] if len(models) == 1 else None)
+        if root_fields[name]:
+            desc = _in(lang, f"{root.__name__}.{name}", root_fields[name])
+        else:
+            desc = _in(lang, models[0].__name__, _described(models[0])[0]) if len(models) == 1 else _one_line(None)
         link = f"[`{name}`](#{name})" if any(section_of.get(m) == name for m in models) else f"`{name}`"
         shown = type_name(info.annotation, links)
         if models and not _models_in(info.annotation):
             shown = type_name(models[0], links)
-        lines.append(f"| {link} | {shown} | {t['yes'] if required else t['no']} | {_one_line(desc)} |")
+        shown = shown.replace(" or ", t["or"])
+        lines.append(f"| {link} | {shown} | {t['yes'] if required else t['no']} | {desc} |")
     lines.append("")
 
     def table(model: Any, prefix: str) -> List[str]:
         text, described = _described(model)
-        out = [_one_line(text), ""] if text else []
+        out = [_in(lang, model.__name__, text), ""] if text else []
         out += [f"| {t['key']} | {t['type']} | {t['default']} | {t['meaning']} |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             required, default = _default(info)
             shown = f"**{t['required']}**" if required else default
             key = f"`{prefix}{name}`"
-            out.append(f"| {key} | {type_name(info.annotation, links)} | {shown} | {_one_line(described[name])} |")
+            out.append(f"| {key} | {type_name(info.annotation, links).replace(' or ', t['or'])} | {shown} | {_in(lang, f'{model.__name__}.{name}', described[name])} |")
         extra = model.model_config.get("extra")
         out += ["", t["extra_allowed"] if extra == "allow" else t["extra_forbidden"], ""]
         return out

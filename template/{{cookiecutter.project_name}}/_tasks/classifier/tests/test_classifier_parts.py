@@ -227,6 +227,39 @@ def test_fit_logs_metrics_and_writes_previews(tmp_path):
 # --------------------------------------------------------------------------- export and inference
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_gpu_config_is_the_seeds_shape_and_loads_local_weights(tmp_path, suffix):
+    import timm
+    import yaml
+
+    text = (PROJECT_DIR / "config" / "gpu.yaml").read_text()
+    cfg = yaml.safe_load(text)
+    backbone = cfg["model"]["backbone"]["options"]
+    assert backbone["name"] == "timm_lcnet_050" and backbone["pretrained"] is False and cfg["global_settings"]["image_size"] == [128, 128]
+    assert "model.backbone.options.weights=/path/to/file" in text  # the config says how to give the weights
+    # A file shaped like timm's ImageNet weights (the whole classifier's state dict), written here.
+    torch.manual_seed(3)
+    state = timm.create_model("lcnet_050", pretrained=False).state_dict()
+    file = tmp_path / f"lcnet_050{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(file))
+    else:
+        torch.save(state, file)
+    cfg["model"]["loss"]["num_classes"] = 4  # no need to index the training set
+    cfg["root_dir"] = str(tmp_path)
+    random_start = model_module.ClassifierModel(cfg)
+    backbone["weights"] = str(file)
+    model = model_module.ClassifierModel(cfg).eval()
+    assert model.image_size == (128, 128)
+    for name in ("conv_stem.weight", "bn1.running_mean", "blocks.5.1.conv_pw.weight"):
+        loaded = model.backbone.model.get_parameter(name) if "running" not in name else model.backbone.model.get_buffer(name)
+        assert torch.equal(loaded, state[name]), name
+    assert not torch.equal(random_start.backbone.model.conv_stem.weight, state["conv_stem.weight"])
+    assert model(torch.rand(2, 3, 128, 128)).shape == (2, 256)
+
+
 # --------------------------------------------------------------------------- the match threshold
 
 

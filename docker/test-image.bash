@@ -19,7 +19,8 @@
 # Exit status: 0 passed, 1 a check failed, 77 skipped (no engine, no base image, or with
 # --if-cached nothing cached; the reason is printed). Environment:
 #   OTTER_DOCKER      the engine (docker or podman)   default: docker when its daemon answers, else podman
-#   BASE_IMAGE        the base image                  default: Debian bookworm, pulled or made locally
+#   BASE_IMAGE        the base image                  default: Debian OTTER_TEST_DEBIAN, pulled or made locally
+#   OTTER_TEST_DEBIAN the Debian release of that base default: bookworm (12); trixie (13) works too
 #   OTTER_TEST_IMAGE  the image built and tested      default: otter-test-image
 #   OTTER_TEST_DIR    state: logs, the base tarball,  default: ~/.cache/otter-image-test
 #                     the scratch project
@@ -51,6 +52,11 @@ is_image_name() {
     local LC_ALL=C
     [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._/:@-]*$ ]]
 }
+debian="${OTTER_TEST_DEBIAN:-bookworm}"
+if ! [[ $debian =~ ^[a-z]{2,20}$ ]]; then
+    printf 'test-image.bash: OTTER_TEST_DEBIAN=%q is not a Debian release name such as bookworm\n' "$debian" >&2
+    exit 2
+fi
 for name in "$image" "${BASE_IMAGE:-ok}"; do
     if ! is_image_name "$name"; then
         printf 'test-image.bash: %q is not an image name (OTTER_TEST_IMAGE, BASE_IMAGE)\n' "$name" >&2
@@ -179,22 +185,22 @@ find_base() {
         has_image "$base" || timeout 600 "$engine" pull "$base" || die "cannot pull BASE_IMAGE=$base"
         return
     fi
-    base=localhost/otter-test-base:bookworm
+    base="localhost/otter-test-base:$debian"
     if has_image "$base"; then
         info "reusing $base"
         return
     fi
-    if timeout 120 "$engine" pull docker.io/library/debian:bookworm >"$state/pull.log" 2>&1; then
-        "$engine" tag docker.io/library/debian:bookworm "$base"
-        info "pulled debian:bookworm as $base"
+    if timeout 120 "$engine" pull "docker.io/library/debian:$debian" >"$state/pull.log" 2>&1; then
+        "$engine" tag "docker.io/library/debian:$debian" "$base"
+        info "pulled debian:$debian as $base"
         return
     fi
-    info "no registry serves debian:bookworm ($(tail -n 1 "$state/pull.log")); making one with mmdebstrap"
+    info "no registry serves debian:$debian ($(tail -n 1 "$state/pull.log")); making one with mmdebstrap"
     command -v mmdebstrap >/dev/null 2>&1 ||
         skip "no base image: no registry reachable and mmdebstrap not installed (--install, as root, installs it)"
-    local tarball="$state/debian-bookworm.tar" start
+    local tarball="$state/debian-$debian.tar" start
     start="$(date +%s)"
-    mmdebstrap --variant=minbase --include=ca-certificates bookworm "$tarball" \
+    mmdebstrap --variant=minbase --include=ca-certificates "$debian" "$tarball" \
         "${OTTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$state/mmdebstrap.log" 2>&1 ||
         die "mmdebstrap failed; see $state/mmdebstrap.log"
     "$engine" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
@@ -277,7 +283,7 @@ if [ "$kind" = podman ]; then
 fi
 
 if [ -n "$if_cached" ]; then
-    want_base="${BASE_IMAGE:-localhost/otter-test-base:bookworm}"
+    want_base="${BASE_IMAGE:-localhost/otter-test-base:$debian}"
     if ! "$engine" image inspect "$want_base" >/dev/null 2>&1 || ! "$engine" image inspect "$image" >/dev/null 2>&1; then
         skip "--if-cached: $engine has no $want_base and $image from an earlier run, so the build would be cold (about half an hour: base image, torch and its CUDA libraries); run bash docker/test-image.bash once without --if-cached"
     fi

@@ -970,6 +970,8 @@ def test_test_image_help_and_bad_argument(sb):
     for name in ("OTTER_TEST_IMAGE", "BASE_IMAGE"):
         refused = sb.run(DOCKER / "test-image.bash", **{name: "--privileged"})
         assert refused.returncode == 2 and "not an image name" in refused.stderr
+    refused = sb.run(DOCKER / "test-image.bash", OTTER_TEST_DEBIAN="trixie; id")
+    assert refused.returncode == 2 and "not a Debian release name" in refused.stderr
 
 
 def test_test_image_if_cached_installs_nothing_where_no_engine_is(sb, tmp_path):

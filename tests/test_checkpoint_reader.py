@@ -26,8 +26,19 @@ def test_a_truncated_file_is_named_with_the_reason(tmp_path):
     with pytest.raises(OtterError) as e:
         read_checkpoint(path)
     text = str(e.value)
-    assert text.startswith(f"{path}: cannot read this checkpoint (") and text.endswith("); is it complete?")
-    assert "\n" not in text
+    prefix, suffix = f"{path}: cannot read this checkpoint (", "); is it complete?"
+    assert text.startswith(prefix) and text.endswith(suffix) and "\n" not in text
+    # The reader's own reason: its type, then the first line of its message.
+    kind, _, reason = text[len(prefix) : -len(suffix)].partition(": ")
+    assert kind.isidentifier() and reason and reason != kind
+
+
+def test_an_error_without_a_message_is_named_by_its_type():
+    from otter import checkpoint, export
+
+    for module in (checkpoint, export):
+        assert module._first_line(ValueError("  first line\nsecond")) == "first line"
+        assert module._first_line(ValueError()) == "ValueError"
 
 
 def test_a_file_with_objects_beyond_tensors_is_read_as_a_runs_own_checkpoint(tmp_path):

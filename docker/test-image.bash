@@ -21,6 +21,7 @@
 #   OTTER_DOCKER      the engine (docker or podman)   default: docker when its daemon answers, else podman
 #   BASE_IMAGE        the base image                  default: Debian OTTER_TEST_DEBIAN, pulled or made locally
 #   OTTER_TEST_DEBIAN the Debian release of that base default: bookworm (12); trixie (13) works too
+#   OTTER_DEBIAN_MIRROR  the mirror mmdebstrap uses   default: mmdebstrap's own
 #   OTTER_TEST_IMAGE  the image built and tested      default: otter-test-image
 #   OTTER_TEST_DIR    state: logs, the base tarball,  default: ~/.cache/otter-image-test
 #                     the scratch project
@@ -36,7 +37,7 @@ for arg in "$@"; do
         --install) install=1 ;;
         --if-cached) if_cached=1 ;;
         -h | --help)
-            sed -n '2,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+            sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *)
@@ -199,9 +200,16 @@ find_base() {
     command -v mmdebstrap >/dev/null 2>&1 ||
         skip "no base image: no registry reachable and mmdebstrap not installed (--install, as root, installs it)"
     local tarball="$state/debian-$debian.tar" start
+    # mmdebstrap's own default mirror, unless OTTER_DEBIAN_MIRROR names another.
+    local -a mirror=()
+    if [ -n "${OTTER_DEBIAN_MIRROR:-}" ]; then
+        [[ $OTTER_DEBIAN_MIRROR =~ ^(https?|file):// ]] ||
+            die "OTTER_DEBIAN_MIRROR=$OTTER_DEBIAN_MIRROR is not an http(s):// or file:// URL"
+        mirror=("$OTTER_DEBIAN_MIRROR")
+    fi
     start="$(date +%s)"
-    mmdebstrap --variant=minbase --include=ca-certificates "$debian" "$tarball" \
-        "${OTTER_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$state/mmdebstrap.log" 2>&1 ||
+    mmdebstrap --variant=minbase --include=ca-certificates "$debian" "$tarball" "${mirror[@]}" \
+        >"$state/mmdebstrap.log" 2>&1 ||
         die "mmdebstrap failed; see $state/mmdebstrap.log"
     "$engine" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
     rm -f "$tarball"
@@ -214,13 +222,12 @@ find_base() {
 # names a host file (cert, constraint, find-links, file:// indexes): those do not exist inside the
 # build. The CA bundle goes separately.
 host_pip_conf() {
-    local out="$state/pip.conf" pip_cmd line key value section name kept token
-    local -a sections=()
+    local out="$state/pip.conf" candidate line key value section name kept token
+    local -a sections=() pip_cmd tokens
     : >"$out"
-    for pip_cmd in "python3 -m pip" "pip3" "pip"; do
-        # shellcheck disable=SC2086  # the command is two or three words on purpose
-        if $pip_cmd --version >/dev/null 2>&1; then
-            # shellcheck disable=SC2086
+    for candidate in "python3 -m pip" "pip3" "pip"; do
+        read -ra pip_cmd <<<"$candidate"
+        if "${pip_cmd[@]}" --version >/dev/null 2>&1; then
             while IFS= read -r line; do
                 key="${line%%=*}"
                 value="${line#*=}"
@@ -235,7 +242,9 @@ host_pip_conf() {
                     cert | client-cert | constraint | requirement | find-links | config-file) continue ;;
                 esac
                 kept=
-                for token in $value; do
+                # Words, split without globbing (a value may hold '*').
+                read -ra tokens <<<"$value"
+                for token in "${tokens[@]}"; do
                     [[ $token == file:* || $token == /* ]] && continue
                     kept="${kept:+$kept }$token"
                 done
@@ -244,7 +253,7 @@ host_pip_conf() {
                     sections+=("$section")
                 fi
                 printf '%s\t%s = %s\n' "$section" "$name" "$kept"
-            done < <($pip_cmd config list 2>/dev/null) >"$out.tmp"
+            done < <("${pip_cmd[@]}" config list 2>/dev/null) >"$out.tmp"
             break
         fi
     done
@@ -262,7 +271,6 @@ host_pip_conf() {
         info "pip settings from this host: none that apply inside a build"
     fi
     ca_bundle=
-    local candidate
     for candidate in "${OTTER_CA_BUNDLE:-}" "${PIP_CERT:-}" "${REQUESTS_CA_BUNDLE:-}" "${SSL_CERT_FILE:-}" \
         /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
         if [ -n "$candidate" ] && [ -s "$candidate" ]; then

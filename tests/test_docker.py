@@ -463,6 +463,13 @@ def test_gpus_only_where_present_or_asked(sb, smi_rc, gpus, expected):
     assert option_values(sb.only_call(), "--gpus") == expected
 
 
+@pytest.mark.parametrize("gpus", ["--privileged", "all;id", "a b", "-1"])
+def test_docker_bad_gpus_are_refused(sb, gpus):
+    result = sb.run("MyProj/docker/train.bash", "default", OTTER_GPUS=gpus)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1 and "OTTER_GPUS" in result.stderr
+    assert sb.calls() == []
+
+
 def system_path_without(tmp: Path, *names: str) -> str:
     """The system's /usr/bin and /bin as one folder of links, leaving ``names`` out (this machine may have them)."""
     folder = tmp / "sysbin"

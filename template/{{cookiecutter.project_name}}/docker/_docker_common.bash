@@ -86,6 +86,11 @@ otter_engine() {
 otter_gpu_options() {
     local value="$1" ids id count
     if [ "$OTTER_ENGINE_KIND" = docker ]; then
+        # Docker reads the value itself (all, 2, "device=0,2", capabilities=...); only keep it one
+        # plain word that cannot pass for an option.
+        if ! [[ $value =~ ^[A-Za-z0-9\"][A-Za-z0-9=,\"._:-]*$ ]]; then
+            otter_die "OTTER_GPUS=$(otter_quote "$1") is not all, none, a count or device=0,1,..."
+        fi
         OTTER_RUN_OPTS+=(--gpus "$value")
         return
     fi

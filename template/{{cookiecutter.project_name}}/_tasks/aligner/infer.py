@@ -1,10 +1,11 @@
 """Find a document's corners in a photo with the exported ONNX model, and flatten it.
 
-Needs only onnxruntime, numpy, Pillow and OpenCV (no torch, no Otter). The input
-size, the normalisation, the heatmap stride and the score threshold are read from
-the ONNX file's metadata; the model outputs one heatmap per corner, decoded here
-with sub-pixel precision; corners come back in the original photo's pixels, in
-the order top-left, top-right, bottom-right, bottom-left.
+Needs onnxruntime, numpy, Pillow, OpenCV and Otter's torch-free parts
+(``otter.onnx_meta`` opens the file, ``otter.geometry`` decodes and warps; no torch).
+The input size, the normalisation, the heatmap stride and the score threshold are
+read from the ONNX file's metadata; the model outputs one heatmap per corner,
+decoded with sub-pixel precision; corners come back in the original photo's pixels,
+in the order top-left, top-right, bottom-right, bottom-left.
 
 From Python::
 
@@ -26,32 +27,22 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["DocAligner", "read_metadata", "decode_heatmaps", "flatten", "main"]
+from otter import geometry
+from otter.geometry import decode_heatmaps
+from otter.onnx_meta import OnnxModel
+
+__all__ = ["DocAligner", "decode_heatmaps", "flatten", "main"]
 
 ImageLike = Union[str, Path, Image.Image, np.ndarray]
 #: Used when the file carries no threshold (exported by something else).
 DEFAULT_THRESHOLD = 0.3
 #: The flattened page's longer side is capped at this many pixels by default.
 DEFAULT_MAX_SIDE = 2048
-#: How far beyond a heatmap's border (in cells) a peak may be placed (a corner just outside the photo).
-BORDER_REACH = 1.0
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text  # plain strings are stored as they are
-
-
-def read_metadata(session: Any) -> Dict[str, Any]:
-    """The ONNX file's custom metadata, with JSON values decoded."""
-    return {k: _decode(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
 
 
 def load_rgb(image: ImageLike) -> np.ndarray:
@@ -69,47 +60,11 @@ def load_rgb(image: ImageLike) -> np.ndarray:
     return np.ascontiguousarray(array[..., :3], dtype=np.uint8)
 
 
-def decode_heatmaps(heatmaps: np.ndarray, stride: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Sub-pixel peaks of ``k x h x w`` probability maps: ``(points k x 2 in input pixels, scores k)``.
-
-    The arg-max cell, refined per axis by the vertex of the parabola through
-    ``log(heatmap)`` there and at its neighbours (exact for a Gaussian peak). On a
-    border cell the fit uses the border and the next two cells and may reach up to
-    ``BORDER_REACH`` cells outside. The same numbers as ``otter.geometry.decode_heatmaps``,
-    written out here so inference needs no Otter.
-    """
-    maps = np.asarray(heatmaps, dtype=np.float64)
-    k, height, width = maps.shape
-    flat = maps.reshape(k, -1)
-    idx = flat.argmax(axis=1)
-    scores = flat[np.arange(k), idx]
-    y, x = np.divmod(idx, width)
-    rows = np.arange(k)
-    logs = np.log(np.maximum(maps, 1e-6))
-
-    def refine(peak: np.ndarray, length: int, sample: Any) -> np.ndarray:
-        if length < 3:
-            return peak.astype(np.float64)
-        centre = np.clip(peak, 1, length - 2)
-        left, mid, right = sample(centre - 1), sample(centre), sample(centre + 1)
-        curvature = left - 2 * mid + right
-        with np.errstate(divide="ignore", invalid="ignore"):
-            vertex = np.where(curvature < 0, centre + 0.5 * (left - right) / curvature, peak.astype(np.float64))
-        low = np.where(peak > 0, peak - 0.5, -BORDER_REACH)
-        high = np.where(peak < length - 1, peak + 0.5, length - 1 + BORDER_REACH)
-        return np.clip(vertex, low, high)
-
-    px = refine(x, width, lambda xx: logs[rows, y, xx])
-    py = refine(y, height, lambda yy: logs[rows, yy, x])
-    points = (np.stack([px, py], axis=1) + 0.5) * stride - 0.5
-    return points, scores
-
-
 def flatten(image: ImageLike, corners: Any, max_side: Optional[int] = DEFAULT_MAX_SIDE) -> np.ndarray:
     """Warp the quadrilateral ``corners`` (TL, TR, BR, BL) of ``image`` to an upright page.
 
     The page gets the document's aspect ratio: the mean lengths of its opposite
-    sides, so the perspective's foreshortening cancels out.
+    sides, so the perspective's foreshortening cancels out (``otter.geometry.flatten``).
 
     Args:
         image: The photo.
@@ -119,18 +74,7 @@ def flatten(image: ImageLike, corners: Any, max_side: Optional[int] = DEFAULT_MA
     Returns:
         ``height x width x 3`` uint8 RGB.
     """
-    import cv2
-
-    photo = load_rgb(image)
-    c = np.asarray(corners, dtype=np.float32).reshape(4, 2)
-    width = (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2
-    height = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2
-    if max_side and max(width, height) > max_side:
-        width, height = width * max_side / max(width, height), height * max_side / max(width, height)
-    width, height = max(1, int(round(width))), max(1, int(round(height)))
-    target = np.array([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]], np.float32)
-    matrix = cv2.getPerspectiveTransform(c, target)
-    return cv2.warpPerspective(photo, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return geometry.flatten(load_rgb(image), np.asarray(corners, dtype=np.float64).reshape(4, 2), max_side=max_side)
 
 
 class DocAligner:
@@ -143,33 +87,15 @@ class DocAligner:
         providers: onnxruntime execution providers (default: CPU).
 
     Raises:
-        FileNotFoundError: ``model_path`` does not exist.
-        ValueError: onnxruntime cannot load it, or it is not an aligner model.
+        otter.onnx_meta.OnnxFileError: the file is missing, onnxruntime cannot load it, or
+            it has no ``heatmaps`` output (a ``ValueError``).
     """
 
     def __init__(self, model_path: Union[str, Path], threshold: Optional[float] = None, providers: Optional[Sequence[str]] = None):
-        import onnxruntime as ort
-
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such ONNX file")
-        try:
-            self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
-        except Exception as e:  # onnxruntime's own exception types
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ValueError(f"{path}: onnxruntime cannot load this model: {first}") from e
-        self.meta = read_metadata(self.session)
-        outputs = [o.name for o in self.session.get_outputs()]
-        if "heatmaps" not in outputs:
-            raise ValueError(f"{path}: not an aligner model (outputs {outputs}; expected heatmaps)")
+        self.model = OnnxModel(model_path, providers, outputs=["heatmaps"])
+        self.meta = self.model.meta
+        self.image_size: Tuple[int, int] = self.model.image_size
         self.stride = int(self.meta.get("heatmap_stride", 4))
-        model_input = self.session.get_inputs()[0]
-        self.input_name = model_input.name
-        size = self.meta.get("image_size") or model_input.shape[2:4]
-        self.image_size: Tuple[int, int] = (int(size[0]), int(size[1]))
-        norm = self.meta.get("normalize")
-        self.mean = np.asarray(norm["mean"], np.float32).reshape(1, 3, 1, 1) if isinstance(norm, dict) else None
-        self.std = np.asarray(norm["std"], np.float32).reshape(1, 3, 1, 1) if isinstance(norm, dict) else None
         self.threshold = float(threshold if threshold is not None else self.meta.get("score_threshold", DEFAULT_THRESHOLD))
 
     def preprocess(self, photo: np.ndarray) -> np.ndarray:
@@ -179,15 +105,12 @@ class DocAligner:
         height, width = self.image_size
         # INTER_AREA, as training resized its photos.
         array = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-        batch = array.transpose(2, 0, 1)[None]
-        if self.mean is not None:
-            batch = (batch - self.mean) / self.std
-        return np.ascontiguousarray(batch, dtype=np.float32)
+        return self.model.normalise(array.transpose(2, 0, 1)[None])
 
     def detect(self, image: ImageLike) -> Tuple[np.ndarray, float, np.ndarray]:
         """Corners whatever the score: ``(corners 4 x 2 in original pixels, score, per-corner scores)``."""
         photo = load_rgb(image)
-        heatmaps = self.session.run(["heatmaps"], {self.input_name: self.preprocess(photo)})[0][0]
+        heatmaps = self.model.run(self.preprocess(photo), ["heatmaps"])[0][0]
         points, scores = decode_heatmaps(heatmaps, self.stride)
         height, width = self.image_size
         orig_h, orig_w = photo.shape[:2]

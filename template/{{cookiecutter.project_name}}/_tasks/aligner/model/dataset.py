@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import inspect
 import json
 import random
 from pathlib import Path
@@ -231,6 +232,13 @@ class SynthAlignDataset(_AlignSamples, Dataset):
         return self._sample(photo, quad)
 
 
+#: The options that shape a photo, shared by the training and the validation set (same defaults).
+PHOTO_OPTIONS = (
+    "heatmap_stride", "sigma", "scale", "max_rotation", "perspective", "outside_ratio", "outside", "effects", "occlusion",
+    "page_long_side",
+)
+
+
 @DATASETS.register()
 class SynthAlignValidDataset(SynthAlignDataset):
     """Validation photos of page designs and backgrounds training never draws; the same every epoch.
@@ -245,7 +253,7 @@ class SynthAlignValidDataset(SynthAlignDataset):
         photo_size: ``[width, height]`` of the landscape original; portrait ones are its transpose.
         seed: Design family (use the training set's).
         first_id: First design/background id; far above training's by default.
-        **options: As :class:`SynthAlignDataset` (``scale``, ``outside_ratio``, ...).
+        **photo: The photo options of :class:`SynthAlignDataset` (:data:`PHOTO_OPTIONS`: ``scale``, ``outside_ratio``, ...).
     """
 
     SPLIT = "valid"
@@ -257,22 +265,15 @@ class SynthAlignValidDataset(SynthAlignDataset):
         photo_size: Sequence[int] = (256, 192),
         seed: int = 0,
         first_id: int = VALID_FIRST_ID,
-        heatmap_stride: int = 4,
-        sigma: float = 1.5,
-        scale: Sequence[float] = (0.35, 0.98),
-        max_rotation: float = 25.0,
-        perspective: float = 0.12,
-        outside_ratio: float = 0.1,
-        outside: float = 0.06,
-        effects: float = 0.8,
-        occlusion: float = 0.3,
-        page_long_side: int = 192,
+        **photo: Any,
     ):
+        unknown = sorted(set(photo) - set(PHOTO_OPTIONS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {unknown[0]!r}")
+        # Every photo once, each with its own design and background; always a document, never squashed.
         super().__init__(
             image_size=image_size, length_of_dataset=num_samples, num_designs=max(1, num_samples), num_backgrounds=max(1, num_samples),
-            seed=seed, heatmap_stride=heatmap_stride, sigma=sigma, scale=scale, max_rotation=max_rotation,
-            perspective=perspective, outside_ratio=outside_ratio, outside=outside, empty_ratio=0.0, effects=effects,
-            occlusion=occlusion, squash=1.0, page_long_side=page_long_side, first_id=first_id,
+            seed=seed, first_id=first_id, empty_ratio=0.0, squash=1.0, **photo,
         )
         self.photo_size = (int(photo_size[0]), int(photo_size[1]))
         self._cache: Dict[int, Dict[str, Any]] = {}
@@ -295,6 +296,17 @@ class SynthAlignValidDataset(SynthAlignDataset):
         state = dict(self.__dict__)
         state["_cache"] = {}  # workers rebuild their own
         return state
+
+
+def _photo_signature() -> inspect.Signature:
+    """The validation set's own parameters, then the photo options it passes on: what ``otter check``
+    and ``help()`` read, so a misspelt option is reported before anything runs."""
+    own = [p for p in inspect.signature(SynthAlignValidDataset.__init__).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    shared = inspect.signature(SynthAlignDataset.__init__).parameters
+    return inspect.Signature([*own, *(shared[name].replace(kind=inspect.Parameter.KEYWORD_ONLY) for name in PHOTO_OPTIONS)])
+
+
+SynthAlignValidDataset.__init__.__signature__ = _photo_signature()
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -18,7 +18,9 @@ import torch
 from otter import MODELS, BaseMixin, OtterConfigError
 from otter.corners import decode_heatmaps_torch
 from otter.geometry import PCK_LEVELS, corner_metrics
+from otter.preview import image_grid
 from otter.registry import build
+from otter.sections import image_size
 
 from . import component
 
@@ -64,7 +66,8 @@ class AlignerModel(BaseMixin):
         self.cfg = cfg
         self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
         model_cfg = cfg["model"]
-        self.image_size = self._image_size(cfg)
+        # The rule every task shares (otter.sections.image_size); the datasets' default otherwise.
+        self.image_size = image_size(cfg) or DEFAULT_IMAGE_SIZE
         self.heatmap_stride = int(_get(_get(cfg, "global_settings"), "heatmap_stride", 4))
         height, width = self.image_size
         if height % self.heatmap_stride or width % self.heatmap_stride:
@@ -99,16 +102,6 @@ class AlignerModel(BaseMixin):
 
         self.example_input_array = torch.zeros(1, 3, *self.image_size)
         self._valid: Dict[str, List[torch.Tensor]] = {}
-
-    @staticmethod
-    def _image_size(cfg: Mapping[str, Any]) -> tuple:
-        train_options = _get(_get(_get(cfg, "dataset"), "train_options"), "options")
-        for section in (_get(cfg, "global_settings"), _get(cfg, "common"), train_options):
-            size = _get(section, "image_size")
-            if size:
-                height, width = (size, size) if isinstance(size, int) else size
-                return int(height), int(width)
-        return DEFAULT_IMAGE_SIZE
 
     # ------------------------------------------------------------------ steps
 
@@ -182,38 +175,34 @@ class AlignerModel(BaseMixin):
     # ------------------------------------------------------------------ previews
 
     def _write_previews(self, metrics: Mapping[str, Any], data: Mapping[str, torch.Tensor], has: torch.Tensor) -> None:
-        import cv2
-
         out = self.preview_dir
         height, width = self.image_size
         index = torch.nonzero(has).flatten().numpy()
         ious = metrics["iou"]
 
-        def tile(i: int, k: int) -> np.ndarray:
-            """Validation image ``i`` (``k``-th with a document) with true (green) and predicted (red) quads."""
-            image = np.ascontiguousarray(data["images"][i].permute(1, 2, 0).numpy())
-            image = cv2.resize(image, (width * 2, height * 2), interpolation=cv2.INTER_NEAREST)
-            # Original pixels -> the tile's (input size, drawn twice as large).
-            ratio = 2 * np.array([width, height]) / data["size"][i].numpy()
-            for quad, color in ((data["true"][i].numpy(), (40, 220, 40)), (data["pred"][i].numpy(), (255, 40, 40))):
-                inside = (quad + 0.5) * ratio - 0.5
-                cv2.polylines(image, [np.round(inside * 4).astype(np.int32)], True, color, 1, cv2.LINE_AA, shift=2)
-                cv2.circle(image, tuple(int(v) for v in np.round(inside[0])), 3, color, -1)  # the top-left corner
-            cv2.putText(image, f"IoU {ious[k]:.3f}", (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
-            return image
+        def grid(picks: Sequence[int], name: str) -> None:
+            samples = [int(index[k]) for k in picks]
 
-        def grid(picks: Sequence[int], name: str) -> np.ndarray:
-            tiles = [tile(int(index[k]), int(k)) for k in picks]
-            cols = min(8, len(tiles))
-            rows = (len(tiles) + cols - 1) // cols
-            blank = np.zeros_like(tiles[0])
-            tiles += [blank] * (rows * cols - len(tiles))
-            picture = np.concatenate([np.concatenate(tiles[r * cols : (r + 1) * cols], axis=1) for r in range(rows)], axis=0)
-            cv2.imwrite(str(out / f"{name}.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+            def quads(ax: Any, j: int) -> None:
+                # True (green) and predicted (red) corners, original pixels -> input pixels; a dot on the top-left.
+                i = samples[j]
+                ratio = np.array([width, height]) / data["size"][i].numpy()
+                for quad, color in ((data["true"][i].numpy(), "lime"), (data["pred"][i].numpy(), "red")):
+                    inside = (quad + 0.5) * ratio - 0.5
+                    closed = np.vstack([inside, inside[:1]])
+                    ax.plot(closed[:, 0], closed[:, 1], color=color, lw=1)
+                    ax.plot(inside[0, 0], inside[0, 1], "o", color=color, ms=2)
+
+            path = image_grid(
+                [data["images"][i].permute(1, 2, 0).numpy() for i in samples], out / f"{name}.png",
+                titles=[f"IoU {ious[k]:.3f}" for k in picks], overlay=quads, cell=2.0,
+            )
             experiment = getattr(self.logger, "experiment", None)
             if hasattr(experiment, "add_image"):
+                import cv2
+
+                picture = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
                 experiment.add_image(f"preview/{name}", picture, self.current_epoch, dataformats="HWC")
-            return picture
 
         grid(range(min(PREVIEW_COUNT, len(index))), "valid_polygons")
         grid(np.argsort(ious)[:WORST_COUNT], "worst_cases")

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from otter import OtterConfigError, OtterError
-from otter.geometry import decode_heatmaps, polygon_iou, scale_points
+from otter.geometry import decode_heatmaps, flatten, polygon_iou, scale_points
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PROJECT = PROJECT_DIR.name
@@ -85,6 +85,25 @@ def test_dataset_options_are_checked():
         dataset.SynthAlignDataset(image_size=SIZE, heatmap_stride=3)
     with pytest.raises(OtterConfigError, match=r"dataset\.train_options\.options\.outside_ratio"):
         dataset.SynthAlignDataset(image_size=SIZE, outside_ratio=1.5)
+
+
+def test_validation_set_takes_the_training_sets_photo_options(project):
+    import inspect
+
+    # One list of photo options (same names, same defaults), and nothing else accepted.
+    params = inspect.signature(dataset.SynthAlignValidDataset).parameters
+    train = inspect.signature(dataset.SynthAlignDataset).parameters
+    assert all(params[name].default == train[name].default for name in dataset.PHOTO_OPTIONS)
+    assert "empty_ratio" not in params and "length_of_dataset" not in params
+    valid = dataset.SynthAlignValidDataset(image_size=SIZE, num_samples=2, outside_ratio=0.5, sigma=2.0)
+    assert (valid.outside_ratio, valid.sigma, valid.empty_ratio, len(valid)) == (0.5, 2.0, 0.0, 2)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'sigmaa'"):
+        dataset.SynthAlignValidDataset(image_size=SIZE, sigmaa=2.0)
+    with pytest.raises(OtterConfigError, match=r"dataset\.valid_options\.options\.outside_ratio"):
+        dataset.SynthAlignValidDataset(image_size=SIZE, outside_ratio=1.5)
+    # `check` reads the same signature: a misspelt option is one line with the close name.
+    out = project.run("check", "default", "dataset.valid_options.options.sigmaa=2")
+    assert out.returncode == 2 and "dataset.valid_options.options.sigmaa" in out.stderr and "sigma" in out.stderr.split("sigmaa", 1)[1], out.stderr
 
 
 # --------------------------------------------------------------------------- real data
@@ -192,15 +211,12 @@ def test_model_refuses_a_stride_the_backbone_lacks(tmp_path):
         model_module.AlignerModel(cfg)
 
 
-def test_inference_decoder_is_otters():
-    # infer.py carries its own copy (no Otter needed at inference); it must give the same numbers.
-    rng = np.random.default_rng(0)
-    for maps in (rng.random((4, 16, 12)), rng.random((4, 3, 3)) ** 4):
-        for stride in (1, 4):
-            want_points, want_scores = decode_heatmaps(maps, stride=stride)
-            points, scores = infer.decode_heatmaps(maps, stride)
-            np.testing.assert_allclose(points, want_points, atol=1e-12)
-            np.testing.assert_allclose(scores, want_scores)
+def test_inference_decodes_and_flattens_with_otters_geometry():
+    # One implementation: training's metrics and inference decode the same way.
+    assert infer.decode_heatmaps is decode_heatmaps
+    photo = np.random.default_rng(0).integers(0, 255, (60, 80, 3), dtype=np.uint8)
+    quad = np.array([[10, 8], [70, 12], [66, 50], [12, 54]], float)
+    np.testing.assert_array_equal(infer.flatten(photo, quad, max_side=None), flatten(photo, quad))
 
 
 def test_flatten_keeps_the_documents_aspect_ratio():

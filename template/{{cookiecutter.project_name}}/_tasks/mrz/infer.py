@@ -1,7 +1,8 @@
 """Read the machine-readable zone of a passport, visa or ID card with the exported ONNX model.
 
-Needs only onnxruntime, numpy and OpenCV (no torch). The band size, the alphabet and
-the CTC blank index are read from the ONNX file's metadata.
+Needs onnxruntime, numpy, OpenCV and Otter's torch-free parts (``otter.onnx_meta``
+opens the files, ``otter.geometry`` decodes the finder's heatmaps; no torch). The band
+size, the alphabet and the CTC blank index are read from the ONNX file's metadata.
 
 From Python::
 
@@ -33,6 +34,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
+from otter.geometry import decode_heatmaps
+from otter.onnx_meta import OnnxModel
+
 from .mrz_format import parse
 
 __all__ = ["MRZReader", "MRZResult", "BandFinder", "find_band", "ctc_greedy", "decode_peaks", "main"]
@@ -40,13 +44,6 @@ __all__ = ["MRZReader", "MRZResult", "BandFinder", "find_band", "ctc_greedy", "d
 ImageLike = Union[str, Path, np.ndarray]
 #: An image at least this many times wider than tall is taken to be a cropped band.
 BAND_ASPECT = 4.0
-
-
-def _decode(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 @dataclass
@@ -139,41 +136,11 @@ def find_band(gray: np.ndarray) -> Optional[np.ndarray]:
     return np.clip(corners / scale, [0, 0], [w - 1, h - 1]).astype(np.float32)
 
 
-def _vertex(peak: int, length: int, values: Sequence[float]) -> float:
-    """The vertex of the parabola through three log-values around ``peak`` (the border's inner ones at a border).
-
-    Kept within half a cell of the peak, or up to one cell beyond a border: a corner
-    just outside the image still leaves the rising half of its Gaussian.
-    """
-    left, mid, right = values
-    centre = min(max(peak, 1), length - 2)
-    curve = left - 2 * mid + right
-    vertex = centre + 0.5 * (left - right) / curve if curve < 0 else float(peak)
-    low = peak - 0.5 if peak > 0 else -1.0
-    high = peak + 0.5 if peak < length - 1 else length
-    return float(min(max(vertex, low), high))
-
-
 def decode_peaks(heatmaps: np.ndarray, stride: float) -> np.ndarray:
-    """Sub-cell peaks of ``k x h x w`` heatmaps in image pixels (``k x 2``), the rule training decodes with.
-
-    The arg-max cell, refined along each axis by the vertex of a parabola through the
-    log of three neighbouring cells (exact for Gaussian peaks).
-    """
-    k, h, w = heatmaps.shape
-    logs = np.log(np.maximum(heatmaps, 1e-6))
-    points = np.zeros((k, 2), np.float64)
-    for i in range(k):
-        y, x = np.unravel_index(int(np.argmax(heatmaps[i])), (h, w))
-        px, py = float(x), float(y)
-        if w >= 3:
-            cx = min(max(x, 1), w - 2)
-            px = _vertex(x, w, logs[i, y, cx - 1 : cx + 2])
-        if h >= 3:
-            cy = min(max(y, 1), h - 2)
-            py = _vertex(y, h, logs[i, cy - 1 : cy + 2, x])
-        points[i] = ((px + 0.5) * stride - 0.5, (py + 0.5) * stride - 0.5)
-    return points
+    """Sub-cell peaks of ``k x h x w`` heatmaps in image pixels (``k x 2``), the rule training decodes with
+    (``otter.geometry.decode_heatmaps``: the arg-max cell, refined along each axis by the vertex of a
+    parabola through the log of three neighbouring cells; exact for Gaussian peaks)."""
+    return decode_heatmaps(heatmaps, stride)[0]
 
 
 class BandFinder:
@@ -185,24 +152,17 @@ class BandFinder:
     """
 
     def __init__(self, model_path: Union[str, Path], providers: Optional[Sequence[str]] = None):
-        import onnxruntime as ort
-
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such ONNX file")
-        self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
-        meta = {k: _decode(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
-        if meta.get("task") != "mrz-finder":
-            raise ValueError(f"{path}: not a band finder (metadata task is {meta.get('task')!r}; export config/finder.yaml)")
-        self.height, self.width = (int(v) for v in meta["image_size"])
-        self.stride = float(meta["heatmap_stride"])
-        self.input_name = self.session.get_inputs()[0].name
+        self.model = OnnxModel(model_path, providers)
+        if self.model.meta.get("task") != "mrz-finder":
+            raise ValueError(f"{model_path}: not a band finder (metadata task is {self.model.meta.get('task')!r}; export config/finder.yaml)")
+        self.height, self.width = self.model.image_size
+        self.stride = float(self.model.meta.get("heatmap_stride", 4))
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Corners (TL, TR, BR, BL) in ``gray``'s pixels."""
         h, w = gray.shape
         small = cv2.resize(gray, (self.width, self.height), interpolation=cv2.INTER_AREA)
-        heatmaps = self.session.run(None, {self.input_name: small.astype(np.float32)[None, None] / 255.0})[0][0]
+        heatmaps = self.model.run(small.astype(np.float32)[None, None] / 255.0)[0][0]
         points = decode_peaks(heatmaps, self.stride)
         # Pixel centres: x_out = (x_in + 0.5) * scale - 0.5.
         scale = np.array([w / self.width, h / self.height])
@@ -220,8 +180,8 @@ class MRZReader:
             with OpenCV morphology (:func:`find_band`).
 
     Raises:
-        FileNotFoundError: ``model_path`` does not exist.
-        ValueError: the file lacks the metadata this module needs.
+        otter.onnx_meta.OnnxFileError: the file is missing, onnxruntime cannot load it, or
+            it lacks the metadata this module needs (a ``ValueError``).
     """
 
     def __init__(
@@ -231,21 +191,11 @@ class MRZReader:
         correct: bool = True,
         finder: Optional[Union[str, Path]] = None,
     ):
-        import onnxruntime as ort
-
-        path = Path(model_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such ONNX file")
-        self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
-        meta = {k: _decode(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
-        missing = [k for k in ("alphabet", "image_size", "blank_index") if k not in meta]
-        if missing:
-            raise ValueError(f"{path}: metadata lacks {', '.join(missing)}; export it with `python -m <Project>.model to_onnx`")
-        self.meta = meta
-        self.alphabet = str(meta["alphabet"])
-        self.blank = int(meta["blank_index"])
-        self.height, self.width = (int(v) for v in meta["image_size"])
-        self.input_name = self.session.get_inputs()[0].name
+        self.model = OnnxModel(model_path, providers, require=("alphabet", "image_size", "blank_index"))
+        self.meta = self.model.meta
+        self.alphabet = str(self.meta["alphabet"])
+        self.blank = int(self.meta["blank_index"])
+        self.height, self.width = self.model.image_size
         self.correct = correct
         self.finder = BandFinder(finder, providers) if finder else None
 
@@ -278,7 +228,7 @@ class MRZReader:
     def read_batch(self, bands: Sequence[np.ndarray]) -> List[MRZResult]:
         """Read rectified bands (grey uint8, the model's size)."""
         x = np.stack([b.astype(np.float32) / 255.0 for b in bands])[:, None]
-        logits = self.session.run(None, {self.input_name: x})[0]
+        logits = self.model.run(x)[0]
         results = []
         for sample in logits:
             decoded = ctc_greedy(sample, self.alphabet, self.blank)

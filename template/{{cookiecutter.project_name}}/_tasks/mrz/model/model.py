@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from otter import MODELS, BaseMixin, OtterConfigError
+from otter.preview import image_grid, pyplot, save_figure
 from otter.registry import build
+from otter.sections import image_size
 
 from ..mrz_format import FORMATS, parse
 from . import component, dataset
@@ -108,10 +110,6 @@ def read_metrics(preds: Sequence[Sequence[str]], truths: Sequence[Sequence[str]]
     return result
 
 
-def _get(section: Any, key: str, default: Any = None) -> Any:
-    return section.get(key, default) if isinstance(section, Mapping) else default
-
-
 @MODELS.register()
 class MRZReaderModel(BaseMixin):
     """Band encoder + sequence head, trained with CTC on every line slot.
@@ -121,7 +119,8 @@ class MRZReaderModel(BaseMixin):
         encoder: {name: BandEncoder, options: {channels: [32, 64, 96, 128], blocks: 2}}
         head:    {name: SequenceHead, options: {hidden: 96}}
 
-    and the band size from ``global_settings.image_size`` (``[height, width]``).
+    and the band size ``[height, width]`` by otter's rule (``otter.sections.image_size``:
+    ``global_settings.image_size``, else the training set's, else ``common.image_size``).
 
     Args:
         cfg: The whole config.
@@ -131,8 +130,7 @@ class MRZReaderModel(BaseMixin):
         super().__init__()
         self.cfg = cfg
         self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
-        size = _get(_get(cfg, "global_settings"), "image_size") or _get(_get(cfg, "common"), "image_size") or (64, 512)
-        self.image_size: Tuple[int, int] = (int(size[0]), int(size[1]))
+        self.image_size: Tuple[int, int] = image_size(cfg) or (64, 512)
         if self.image_size[0] % 8 or self.image_size[1] % 4:
             raise OtterConfigError(f"is {list(self.image_size)}; the height must be a multiple of 8 and the width of 4", key="global_settings.image_size")
         model_cfg = cfg["model"]
@@ -210,11 +208,7 @@ class MRZReaderModel(BaseMixin):
         self._images = []
 
     def _write_previews(self, metrics: Mapping[str, Any]) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display in training jobs
-        import matplotlib.pyplot as plt
-
+        plt = pyplot()
         out = self.preview_dir
         nls = np.asarray(metrics["per_sample"]["nls"])
         worst = [int(i) for i in np.argsort(nls, kind="stable")[:PREVIEW_COUNT]]
@@ -237,9 +231,7 @@ class MRZReaderModel(BaseMixin):
                 verdict = "checks pass" if parse(self._preds[i]).all_valid else "checks FAIL"
                 ok = "right" if self._preds[i] == self._truths[i] else "WRONG"
                 ax.set_title(f"pred ({ok}, {verdict}): " + " | ".join(self._preds[i]) + "\ntrue: " + " | ".join(self._truths[i]), fontsize=6, family="monospace", loc="left")
-            fig.tight_layout()
-            fig.savefig(out / f"{name}.png", dpi=110)
-            plt.close(fig)
+            save_figure(fig, out / f"{name}.png", dpi=110)
 
     def export_meta(self) -> Dict[str, Any]:
         """What inference needs, stored in the ONNX file's metadata."""
@@ -277,8 +269,7 @@ class MRZFinderModel(BaseMixin):
         super().__init__()
         self.cfg = cfg
         self.apply_solver_config(cfg["optimizer"], cfg.get("lr_scheduler"))
-        size = _get(_get(cfg, "global_settings"), "image_size") or (192, 256)
-        self.image_size: Tuple[int, int] = (int(size[0]), int(size[1]))
+        self.image_size: Tuple[int, int] = image_size(cfg) or (192, 256)
         if self.image_size[0] % 32 or self.image_size[1] % 32:
             raise OtterConfigError(f"is {list(self.image_size)}; both sides must be multiples of 32", key="global_settings.image_size")
         model_cfg = cfg["model"]
@@ -337,27 +328,14 @@ class MRZFinderModel(BaseMixin):
             self._write_previews(pred, true, m["iou"])
 
     def _write_previews(self, pred: np.ndarray, true: np.ndarray, iou: np.ndarray) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display in training jobs
-        import matplotlib.pyplot as plt
-
-        cols = 4
-        rows = (len(self._images) + cols - 1) // cols
-        fig, axes = plt.subplots(rows, cols, figsize=(cols * 3, rows * 2.4), squeeze=False)
-        for i, ax in enumerate(axes.flat):
-            ax.axis("off")
-            if i >= len(self._images):
-                continue
-            ax.imshow(self._images[i][0].numpy(), cmap="gray", vmin=0, vmax=1)
+        def quads(ax: Any, i: int) -> None:
+            # The band: true (green), predicted (red).
             for quad, color in ((true[i], "lime"), (pred[i], "red")):
                 closed = np.vstack([quad, quad[:1]])
                 ax.plot(closed[:, 0], closed[:, 1], color=color, lw=1)
-            ax.set_title(f"IoU {iou[i]:.3f}", fontsize=7)
-        fig.suptitle("band: true (green), predicted (red)", fontsize=8)
-        fig.tight_layout()
-        fig.savefig(self.preview_dir / "bands.png", dpi=100)
-        plt.close(fig)
+
+        titles = [f"IoU {v:.3f}" for v in iou[: len(self._images)]]
+        image_grid([im[0] for im in self._images], self.preview_dir / "bands.png", titles=titles, cols=4, overlay=quads, cell=2.5)
 
     def export_meta(self) -> Dict[str, Any]:
         """What inference needs, stored in the ONNX file's metadata."""

@@ -6,23 +6,18 @@ default config's real training is what `python -m <Project>.model train default`
 
 from __future__ import annotations
 
-import importlib
 import json
 import random
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
-PROJECT = PROJECT_DIR.name
+from otter.onnx_meta import read_onnx_meta
+
+# conftest's project.tiny() adds one epoch on the CPU, in this process.
 TINY = [
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
     "common.batch_size=4",
     "global_settings.image_size=[32,352]",
     "onnx.input_shape.img.shape=[1,1,32,352]",
@@ -35,8 +30,6 @@ TINY = [
     "dataset.valid_options.options.designs=2",
 ]
 FINDER_TINY = [
-    "trainer.max_epochs=1",
-    "trainer.accelerator=cpu",
     "common.batch_size=4",
     "global_settings.image_size=[64,96]",
     "onnx.input_shape.img.shape=[1,1,64,96]",
@@ -50,42 +43,26 @@ FINDER_TINY = [
 TD3 = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
 
 
-def cli(*args: str, module: str = "model") -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", f"{PROJECT}.{module}", *args], cwd=PROJECT_DIR.parent, capture_output=True, text=True
-    )
-
-
-def test_shipped_configs_pass_check():
-    for cfg in sorted(p.stem for p in (PROJECT_DIR / "config").glob("*.yaml")):
-        out = cli("check", cfg)
-        assert out.returncode == 0, out.stderr
-
-
-def test_bad_model_option_is_one_line_exit_2():
-    out = cli("check", "default", "model.encoder.options.chanels=[8,8,8]")
+def test_bad_model_option_is_one_line_exit_2(project):
+    out = project.run("check", "default", "model.encoder.options.chanels=[8,8,8]")
     assert out.returncode == 2, out.stderr
     assert "model.encoder.options.chanels" in out.stderr and "channels" in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_bad_label_in_a_real_folder_is_one_line_exit_2(tmp_path):
+def test_bad_label_in_a_real_folder_is_one_line_exit_2(project, tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.full((40, 400), 200, np.uint8))
     (tmp_path / "a.txt").write_text(TD3[0] + "\n" + TD3[1].lower() + "\n")
-    out = cli("train", "default", *TINY, "dataset.train_options.name=RealMRZDataset", f"dataset.train_options.options.root={tmp_path}")
+    out = project.run("train", "default", *project.tiny(*TINY), "dataset.train_options.name=RealMRZDataset", f"dataset.train_options.options.root={tmp_path}")
     assert out.returncode == 2, out.stderr[-2000:]
     assert out.stderr.strip() == f"{tmp_path / 'a.txt'}: line 2 column 1: character 'l' is not one of A-Z, 0-9, < (did you mean 'L'?)"
 
 
 @pytest.fixture(scope="module")
-def exported():
+def exported(project):
     """Train the default config tiny, then export it: (run folder, ONNX file)."""
-    trainer = importlib.import_module(f"{PROJECT}.model.trainer")
-    to_onnx = importlib.import_module(f"{PROJECT}.model.to_onnx")
-    run_dir = Path(trainer.train("default", *TINY))
-    onnx_path = Path(to_onnx.to_onnx("default", *TINY))
-    yield run_dir, onnx_path
-    shutil.rmtree(run_dir)
+    with project.trained("default", *project.tiny(*TINY)) as paths:
+        yield paths
 
 
 def test_training_writes_metrics_and_previews(exported):
@@ -99,8 +76,6 @@ def test_training_writes_metrics_and_previews(exported):
 
 def test_export_is_verified_and_carries_what_inference_needs(exported):
     import onnxruntime as ort
-
-    from otter.export import read_onnx_meta
 
     run_dir, onnx_path = exported
     assert onnx_path.parent == run_dir / "export" and onnx_path.name.endswith("_fp32.onnx")
@@ -116,10 +91,10 @@ def test_export_is_verified_and_carries_what_inference_needs(exported):
         assert out.shape == (batch, 3, 176, 38)  # 352 / 4 columns, two CTC steps each
 
 
-def test_infer_reads_a_band_and_a_page_from_python_and_the_command_line(exported, tmp_path):
+def test_infer_reads_a_band_and_a_page_from_python_and_the_command_line(exported, project, tmp_path):
     _, onnx_path = exported
-    infer = importlib.import_module(f"{PROJECT}.infer")
-    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    infer = project.module("infer")
+    dataset = project.module("model.dataset")
     reader = infer.MRZReader(onnx_path)
     rng = random.Random(0)
     band = dataset.render_band(TD3, rng, (64, 512))
@@ -131,43 +106,38 @@ def test_infer_reads_a_band_and_a_page_from_python_and_the_command_line(exported
     assert 0.0 <= result.score <= 1.0 and isinstance(result.valid, dict) and isinstance(result.corrections, list)
     page_result = reader.read(tmp_path / "page.jpg")
     assert page_result.corners is not None and len(page_result.corners) == 4
-    out = cli(str(onnx_path), str(tmp_path / "band.png"), str(tmp_path / "page.jpg"), "--json", module="infer")
+    out = project.run(str(onnx_path), str(tmp_path / "band.png"), str(tmp_path / "page.jpg"), "--json", module="infer")
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [Path(r["image"]).name for r in rows] == ["band.png", "page.jpg"]
     assert {"lines", "fields", "valid", "all_valid", "score", "corrections", "format"} <= set(rows[0])
-    out = cli(str(onnx_path), str(tmp_path / "missing.png"), module="infer")
+    out = project.run(str(onnx_path), str(tmp_path / "missing.png"), module="infer")
     assert out.returncode == 2 and "cannot be read" in out.stderr
 
 
 @pytest.fixture(scope="module")
-def finder_exported():
-    trainer = importlib.import_module(f"{PROJECT}.model.trainer")
-    to_onnx = importlib.import_module(f"{PROJECT}.model.to_onnx")
-    run_dir = Path(trainer.train("finder", *FINDER_TINY))
-    onnx_path = Path(to_onnx.to_onnx("finder", *FINDER_TINY))
-    yield run_dir, onnx_path
-    shutil.rmtree(run_dir)
+def finder_exported(project):
+    """The band finder (config/finder.yaml) trained tiny and exported: (run folder, ONNX file)."""
+    with project.trained("finder", *project.tiny(*FINDER_TINY)) as paths:
+        yield paths
 
 
-def test_finder_trains_exports_and_drives_inference(exported, finder_exported, tmp_path):
-    from otter.export import read_onnx_meta
-
+def test_finder_trains_exports_and_drives_inference(exported, finder_exported, project, tmp_path):
     run_dir, finder_path = finder_exported
     assert any((run_dir / "preview").rglob("bands.png"))
     meta = read_onnx_meta(finder_path)
     assert meta["task"] == "mrz-finder" and meta["heatmap_stride"] == 4 and meta["image_size"] == [64, 96]
     assert all(d <= 1e-4 for d in meta["parity_max_abs_diff"].values())
-    infer = importlib.import_module(f"{PROJECT}.infer")
-    dataset = importlib.import_module(f"{PROJECT}.model.dataset")
+    infer = project.module("infer")
+    dataset = project.module("model.dataset")
     page, _ = dataset.render_page(TD3, random.Random(1), (480, 640))
     cv2.imwrite(str(tmp_path / "page.jpg"), page)
     reader = infer.MRZReader(exported[1], finder=finder_path)
     result = reader.read(tmp_path / "page.jpg")
     assert result.corners is not None and np.isfinite(np.asarray(result.corners)).all()
-    out = cli(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(finder_path), "--json", module="infer")
+    out = project.run(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(finder_path), "--json", module="infer")
     assert out.returncode == 0, out.stderr
     assert len(json.loads(out.stdout.splitlines()[0])["corners"]) == 4
     # The reader's file is not a finder: one clear line.
-    out = cli(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(exported[1]), module="infer")
+    out = project.run(str(exported[1]), str(tmp_path / "page.jpg"), "--finder", str(exported[1]), module="infer")
     assert out.returncode == 2 and "not a band finder" in out.stderr

@@ -70,14 +70,14 @@ class DocumentMatcher:
 
     Attributes:
         threshold: The threshold in use.
-        threshold_fpr: Its false-positive rate on pairs of different unseen templates, as
-            measured at export: exact for a stored operating point, an upper bound (the
-            nearest stored point at or below the threshold) for a threshold of your own,
-            ``None`` when unknown.
+        threshold_fpr: Its false-positive rate on pairs of different unseen templates at
+            export: the rate it was chosen for (the stored threshold, or ``fpr``); for a
+            threshold of your own, the rate of the strictest stored point at or below it (a
+            bound); ``None`` when unknown.
 
     Raises:
-        otter.onnx_meta.OnnxFileError: the file is missing, onnxruntime cannot load it, or
-            ``fpr`` names no stored operating point (a ``ValueError``).
+        otter.onnx_meta.OnnxFileError: the file is missing or onnxruntime cannot load it.
+        ValueError: ``fpr`` names no stored operating point, or ``combine`` is unknown.
     """
 
     def __init__(
@@ -137,14 +137,16 @@ class DocumentMatcher:
     def describe_threshold(self) -> str:
         """One line: the threshold in use and how often it accepts a wrong type."""
         if self.threshold_fpr is None:
-            return f"threshold {self.threshold:.4f}: its false-positive rate is unknown (below every operating point stored at export)"
+            return f"threshold {self.threshold:.4f}: its false-positive rate is unknown (no operating point stored at export is at or below it)"
         point = next((p for p in self.operating_points if np.isclose(p["fpr"], self.threshold_fpr) and np.isclose(p["threshold"], self.threshold)), None)
         if point is None:
             text = f"threshold {self.threshold:.4f}: false-positive rate at most {self.threshold_fpr:g}"
         else:
-            pairs = (self.meta.get("threshold_pairs") or {}).get("negative")
-            on = f" on {pairs:,} pairs of different unseen templates" if pairs else ""
-            text = f"threshold {self.threshold:.4f}: false-positive rate {point['fpr']:g} (measured {point['measured_fpr']:.2g}{on} at export)"
+            text = f"threshold {self.threshold:.4f}: false-positive rate {point['fpr']:g}"
+            if point.get("measured_fpr") is not None:  # files from before the rate was measured lack it
+                pairs = (self.meta.get("threshold_pairs") or {}).get("negative")
+                on = f" on {pairs:,} pairs of different unseen templates" if pairs else ""
+                text += f" (measured {point['measured_fpr']:.2g}{on} at export)"
         types = len(set(self.names))
         if types > 1:
             text += f"; with {types} types registered, a photo of an unregistered type is accepted up to about {min(1.0, types * self.threshold_fpr):.2g} of the time"

@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -335,7 +336,7 @@ def test_a_checkpoint_from_before_the_operating_points_still_loads(tmp_path):
     assert meta["threshold"] == pytest.approx(0.7) and meta["threshold_fpr"] is None and meta["operating_points"] == []
 
 
-def _export(tmp_path: Path, calibrated: bool = False) -> Path:
+def _export(tmp_path: Path, calibrated: bool = False, meta: Optional[dict] = None) -> Path:
     """A real ONNX file of an untrained tiny model, its metadata as the export writes it."""
     import onnx
 
@@ -352,7 +353,7 @@ def _export(tmp_path: Path, calibrated: bool = False) -> Path:
         dynamic_axes={"img": {0: "batch_size"}, "feats": {0: "batch_size"}}, opset_version=17, dynamo=False,
     )
     proto = onnx.load(str(path))
-    for key, value in model.export_meta().items():
+    for key, value in (meta if meta is not None else model.export_meta()).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, encode_meta(value)
     onnx.save(proto, str(path))
@@ -441,3 +442,15 @@ def test_infer_states_the_rate_of_its_threshold(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out)
     assert row["threshold_fpr"] == 1e-2 and row["threshold"] == next(p["threshold"] for p in meta["operating_points"] if p["fpr"] == 1e-2)
     assert row["match"] == ("red" if row["score"] >= row["threshold"] else None)
+
+
+def test_infer_reads_files_exported_before_the_rate_was_measured(tmp_path):
+    infer = importlib.import_module(f"{PROJECT}.infer")
+    # What the export stored before: a threshold and the rate it was meant for, nothing measured.
+    path = _export(tmp_path, meta={"task": "classifier", "image_size": [SIZE, SIZE], "threshold": 0.7, "threshold_fpr": 0.01})
+    matcher = infer.DocumentMatcher(path)
+    assert matcher.threshold == 0.7 and matcher.threshold_fpr == 0.01
+    assert matcher.describe_threshold() == "threshold 0.7000: false-positive rate 0.01"
+    bare = infer.DocumentMatcher(_export(tmp_path, meta={"image_size": [SIZE, SIZE]}))
+    assert bare.threshold == infer.DEFAULT_THRESHOLD and bare.threshold_fpr is None
+    assert "false-positive rate is unknown" in bare.describe_threshold()

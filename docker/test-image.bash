@@ -211,7 +211,8 @@ find_base() {
     mmdebstrap --variant=minbase --include=ca-certificates "$debian" "$tarball" "${mirror[@]}" \
         >"$state/mmdebstrap.log" 2>&1 ||
         die "mmdebstrap failed; see $state/mmdebstrap.log"
-    "$engine" import --change 'CMD ["bash"]' "$tarball" "$base" >/dev/null
+    "$engine" import --change 'CMD ["bash"]' "$tarball" "$base" >>"$state/mmdebstrap.log" 2>&1 ||
+        die "$engine import failed; see $state/mmdebstrap.log"
     rm -f "$tarball"
     info "made $base in $(elapsed "$start")"
 }

@@ -78,8 +78,9 @@ def test_reserved_folders_without_a_checkpoint_are_dropped_at_exit(tmp_path, mon
     saved = run_folder(tmp_path, "b", files=["last.ckpt"])
     other_process = run_folder(tmp_path, "c")
     pending = {str(never_stepped): os.getpid(), str(saved): os.getpid(), str(other_process): os.getpid() + 1}
-    # The module's own table, replaced for this test so that folders other tests reserved are not touched.
+    # The module's own tables, replaced for this test so that folders other tests reserved are not touched.
     monkeypatch.setattr(runinfo, "_UNSTARTED", pending)
+    monkeypatch.setattr(runinfo, "_MADE_FOR", {})
     runinfo._drop_unstarted()
     assert not never_stepped.exists()
     # A run that saved a checkpoint stays; so does a folder a forked process reserved (its own exit drops it).
@@ -89,9 +90,32 @@ def test_reserved_folders_without_a_checkpoint_are_dropped_at_exit(tmp_path, mon
 
 def test_mark_started_keeps_the_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(runinfo, "_UNSTARTED", {})
+    monkeypatch.setattr(runinfo, "_MADE_FOR", {})
     run_id = runinfo.new_run_id(tmp_path, "cfg")
     run_dir = tmp_path / "runs" / "cfg" / run_id
     assert runinfo._UNSTARTED == {str(run_dir): os.getpid()}
     runinfo.mark_started(run_dir)
     runinfo._drop_unstarted()
     assert run_dir.is_dir()
+
+
+def test_an_unstarted_run_takes_the_empty_folders_its_reservation_made(tmp_path, monkeypatch):
+    monkeypatch.setattr(runinfo, "_UNSTARTED", {})
+    monkeypatch.setattr(runinfo, "_MADE_FOR", {})
+    first = runinfo.new_run_id(tmp_path, "cfg")
+    assert runinfo._MADE_FOR == {str(tmp_path / "runs" / "cfg" / first): [tmp_path / "runs" / "cfg", tmp_path / "runs"]}
+    runinfo._drop_unstarted()
+    assert list(tmp_path.iterdir()) == [] and runinfo._MADE_FOR == {}
+    # runs/ held something else: runs/cfg/ goes, runs/ stays.
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "other").mkdir()
+    monkeypatch.delenv(runinfo.RUN_ID_ENV)
+    runinfo.new_run_id(tmp_path, "cfg")
+    runinfo._drop_unstarted()
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["other"]
+    # Another run started in runs/cfg/ meanwhile: both parents stay.
+    monkeypatch.delenv(runinfo.RUN_ID_ENV)
+    runinfo.new_run_id(tmp_path, "cfg2")
+    (tmp_path / "runs" / "cfg2" / "another-run").mkdir()
+    runinfo._drop_unstarted()
+    assert [p.name for p in (tmp_path / "runs" / "cfg2").iterdir()] == ["another-run"]

@@ -17,6 +17,8 @@ __all__ = ["BaseMixin", "BorderValueMixin", "FillValueMixin"]
 TOTAL_STEP_KEYS = ("total_iters", "total_steps", "T_max")
 WARMUP_STEP_KEYS = ("warmup_iters", "warmup_steps")
 WARMUP_FRACTION = 0.1
+#: Scheduler options that ``-1`` sets to the trainer's ``max_time`` in seconds (0 without one).
+TIME_BUDGET_KEYS = ("max_seconds",)
 #: Optimizers that refuse parameter groups; they get all parameters in one.
 SINGLE_GROUP_OPTIMIZERS = ("LBFGS",)
 
@@ -64,11 +66,27 @@ class BaseMixin(L.LightningModule):
             for k in WARMUP_STEP_KEYS:
                 if options.get(k) == -1:
                     options[k] = int(total * WARMUP_FRACTION)
+        if any(options.get(k) == -1 for k in TIME_BUDGET_KEYS):
+            budget = self._max_time_seconds()
+            for k in TIME_BUDGET_KEYS:
+                if options.get(k) == -1:
+                    options[k] = budget
+        if options != self.sche_opts:
             cfg = getattr(self, "cfg", None)
             if cfg is not None and cfg.get("lr_scheduler"):
                 # Recorded so the run's saved config shows the numbers actually used.
                 cfg["lr_scheduler"]["options"] = options
         return options
+
+    def _max_time_seconds(self) -> float:
+        """``trainer.max_time`` in seconds, or 0 when the run has none."""
+        from lightning.pytorch.callbacks import Timer
+
+        for callback in self.trainer.callbacks:
+            if isinstance(callback, Timer) and callback.time_remaining() is not None:
+                # Remaining + elapsed: the whole budget, also when a resumed run restored the elapsed part.
+                return float(callback.time_remaining() + callback.time_elapsed())
+        return 0.0
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_name in SINGLE_GROUP_OPTIMIZERS:

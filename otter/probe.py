@@ -33,7 +33,7 @@ def _options(entry: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 # Scheduler options that -1 derives from the run (see otter.module); a stand-in here.
-_DERIVED_STEPS = {"total_iters": 100, "total_steps": 100, "T_max": 100, "warmup_iters": 10, "warmup_steps": 10}
+_DERIVED_STEPS = {"total_iters": 100, "total_steps": 100, "T_max": 100, "warmup_iters": 10, "warmup_steps": 10, "max_seconds": 0}
 # How torch's optimizers name their options in their messages.
 _MESSAGE_WORDS = {"learning rate": "lr", "beta parameter": "betas", "epsilon": "eps", "momentum": "momentum"}
 # Loggers whose writer is a local file (made lazily with the logger's **kwargs).

@@ -310,13 +310,19 @@ class ResumeState(Callback):
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+#: Added when the LR follows the clock (``lr_scheduler.options.max_seconds`` with ``trainer.max_time``).
+TIMED_LR = "; except the learning rate, which follows the time spent (lr_scheduler.options.max_seconds: 0 to make it follow steps only)"
+
+
 def _resume_guarantee(cfg: Any) -> str:
     trainer = cfg.get("trainer") or {}
     accelerator = str(trainer.get("accelerator", "auto"))
     gpu = accelerator in ("gpu", "cuda", "mps") or (accelerator == "auto" and torch.cuda.is_available())
+    options = (cfg.get("lr_scheduler") or {}).get("options") or {}
+    timed = bool(trainer.get("max_time")) and options.get("max_seconds", 0) not in (0, None)
     if not gpu:
-        return "cpu: " + GUARANTEES["cpu"]
-    return f"gpu (deterministic: {bool(trainer.get('deterministic', False))}): " + GUARANTEES["gpu"]
+        return "cpu: " + GUARANTEES["cpu"] + (TIMED_LR if timed else "")
+    return f"gpu (deterministic: {bool(trainer.get('deterministic', False))}): " + GUARANTEES["gpu"] + (TIMED_LR if timed else "")
 
 
 def run_guards(cfg: Any, callbacks: List[Any], run_dir: Any) -> Tuple[List[Any], List[Any]]:

@@ -62,6 +62,17 @@ def test_saved_config_is_resolved_and_loads_again(trained):
     assert again.model.name == "TinyModel"
 
 
+@pytest.mark.parametrize("max_time, seconds", [("00:00:10:00", 600.0), (None, 0.0)])
+def test_a_time_budget_of_minus_one_is_the_trainers_max_time(project, max_time, seconds):
+    overrides = ["trainer.max_epochs=1", "lr_scheduler.options.max_seconds=-1"]
+    if max_time:
+        overrides.append(f"trainer.max_time={max_time}")
+    trainer, model, cfg = tinyproj.train(project, overrides=overrides)
+    saved = yaml.safe_load((only_run(project) / "config.yaml").read_text())
+    assert saved["lr_scheduler"]["options"]["max_seconds"] == seconds
+    assert trainer.lr_scheduler_configs[0].scheduler.max_seconds == seconds
+
+
 def test_overrides_show_in_the_saved_config(project):
     tinyproj.train(project, overrides=["trainer.max_epochs=1", "optimizer.options.lr=0.002"])
     saved = yaml.safe_load((only_run(project) / "config.yaml").read_text())

@@ -43,7 +43,7 @@ tests_for() {
         otter/onnx_meta.py)
             echo tests/test_onnx_meta_values.py tests/test_onnx_meta.py tests/test_export.py tests/test_parity.py ;;
         otter/export.py)
-            echo tests/test_export.py tests/test_parity.py tests/test_weights_loaded.py ;;
+            echo tests/test_export_errors.py tests/test_export.py tests/test_parity.py tests/test_weights_loaded.py ;;
         *)
             echo tests/ ;;
     esac

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import OtterConfigError
 from .registry import did_you_mean
+from .schema_help import KEY_HELP
 
 __all__ = [
     "RootConfig",
@@ -44,26 +45,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The `description` strings below are the one-line meanings the docs' config reference
-# shows (docs/_gen/reference.py); tests/test_docs.py fails when a key has none.
-
-
 class NamedEntry(_Section):
     """Anything a config builds by name: ``name`` + ``options``."""
 
-    name: str = Field(description="What to build: a name in Otter's registry for this section, or a class in the project's modules.")
-    options: Optional[Dict[str, Any]] = Field(
-        None, description="Keyword arguments it is built with, checked against its signature (names, required ones, types)."
-    )
+    name: str = Field(description=KEY_HELP["NamedEntry.name"])
+    options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["NamedEntry.options"])
 
 
 class SchedulerEntry(NamedEntry):
     """The learning-rate scheduler: ``name`` + ``options``, and how Lightning steps it."""
 
-    pl_options: Optional[Dict[str, Any]] = Field(
-        None,
-        description="Lightning's scheduler settings: `interval` (`step` or `epoch`), `frequency`, `monitor`, `strict`, `name`.",
-    )
+    pl_options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["SchedulerEntry.pl_options"])
 
 
 class CommonSection(BaseModel):
@@ -72,29 +64,16 @@ class CommonSection(BaseModel):
     # Projects keep their own flags here (the seed's use_imagenet, use_clip).
     model_config = ConfigDict(extra="allow")
 
-    batch_size: Optional[int] = Field(
-        None, description="Images per batch; a dataloader's `batch_size` (absent or `-1`) and the progress bar's `unit_scale: -1` take it."
-    )
-    image_size: Optional[List[int]] = Field(
-        None,
-        description="`[height, width]` of the model's input, used (FLOP count, export) when the training dataset's options give none.",
-    )
-    is_restore: bool = Field(False, description="Start from the weights of an earlier run: the latest one of this config unless set below.")
-    restore_ind: Union[str, int, None] = Field("", description="The run id to restore (a folder in `runs/<cfg_name>/`); empty: the latest run.")
-    restore_ckpt: Optional[str] = Field(
-        "", description="A checkpoint file in that run's `checkpoint/`; empty: `last.ckpt` to restore, the best one to export."
-    )
-    restore_cfg: Optional[str] = Field("", description="Restore from a run of this other config (finetuning); empty: this config's runs.")
-    restore_all_states: bool = Field(
-        False, description="Continue the run itself, in its own folder: optimizer, scheduler, epoch and step, not only the weights."
-    )
-    restore_strict: bool = Field(True, description="Every weight must match the model; `false` loads what matches (e.g. a new head).")
-    preview_batch: Optional[int] = Field(
-        None, description="Kept from the original project's configs, which sized their previews with it; Otter does not read it."
-    )
-    seed: Optional[int] = Field(
-        None, description="Seeds Python, NumPy, torch and the data order; when absent one is drawn and recorded in the run's `config.yaml`."
-    )
+    batch_size: Optional[int] = Field(None, description=KEY_HELP["CommonSection.batch_size"])
+    image_size: Optional[List[int]] = Field(None, description=KEY_HELP["CommonSection.image_size"])
+    is_restore: bool = Field(False, description=KEY_HELP["CommonSection.is_restore"])
+    restore_ind: Union[str, int, None] = Field("", description=KEY_HELP["CommonSection.restore_ind"])
+    restore_ckpt: Optional[str] = Field("", description=KEY_HELP["CommonSection.restore_ckpt"])
+    restore_cfg: Optional[str] = Field("", description=KEY_HELP["CommonSection.restore_cfg"])
+    restore_all_states: bool = Field(False, description=KEY_HELP["CommonSection.restore_all_states"])
+    restore_strict: bool = Field(True, description=KEY_HELP["CommonSection.restore_strict"])
+    preview_batch: Optional[int] = Field(None, description=KEY_HELP["CommonSection.preview_batch"])
+    seed: Optional[int] = Field(None, description=KEY_HELP["CommonSection.seed"])
 
     @field_validator("batch_size")
     @classmethod
@@ -110,57 +89,40 @@ class ModelSection(BaseModel):
     # Components (backbone, neck, head, loss, ...) are the project's own keys.
     model_config = ConfigDict(extra="allow")
 
-    name: str = Field(description="The LightningModule: a name in `MODELS` or a class in the project's model module; it takes `cfg`.")
+    name: str = Field(description=KEY_HELP["ModelSection.name"])
 
 
 class DatasetSection(_Section):
     """The datasets, each ``name`` + ``options``; ``global_settings`` is merged over their options."""
 
-    train_options: Optional[NamedEntry] = Field(None, description="The training dataset.")
-    valid_options: Optional[NamedEntry] = Field(None, description="The validation dataset; without it there is no validation.")
-    test_options: Optional[NamedEntry] = Field(
-        None, description='A test dataset: checked like the others, not used by training (`otter.build.make_dataset(cfg, "test")`).'
-    )
+    train_options: Optional[NamedEntry] = Field(None, description=KEY_HELP["DatasetSection.train_options"])
+    valid_options: Optional[NamedEntry] = Field(None, description=KEY_HELP["DatasetSection.valid_options"])
+    test_options: Optional[NamedEntry] = Field(None, description=KEY_HELP["DatasetSection.test_options"])
 
 
 class DataloaderSection(_Section):
     """Keyword arguments of each split's ``torch.utils.data.DataLoader``."""
 
-    train_options: Optional[Dict[str, Any]] = Field(
-        None, description="For training: `batch_size` (`-1` or absent: `common.batch_size`), `shuffle`, `num_workers`, ..."
-    )
-    valid_options: Optional[Dict[str, Any]] = Field(None, description="For validation, as `train_options`.")
-    test_options: Optional[Dict[str, Any]] = Field(None, description="For the test split, as `train_options` (for the project's own use).")
+    train_options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["DataloaderSection.train_options"])
+    valid_options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["DataloaderSection.valid_options"])
+    test_options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["DataloaderSection.test_options"])
 
 
 class RootConfig(_Section):
     """A whole config: one YAML file in the project's ``config/`` folder."""
 
-    common: CommonSection = Field(description="Settings of the whole run: batch size, input size, seed, and what to restore from.")
-    global_settings: Optional[Dict[str, Any]] = Field(
-        None, description="Merged over the options of every dataset (and wins), e.g. an `image_size` they share."
-    )
-    trainer: Optional[Dict[str, Any]] = Field(
-        None,
-        description="Keyword arguments of `lightning.Trainer`; `logger`, `callbacks` and `default_root_dir` come from Otter.",
-    )
-    model: ModelSection = Field(description="The project's LightningModule and its parts (backbone, head, loss, ...).")
+    common: CommonSection = Field(description=KEY_HELP["RootConfig.common"])
+    global_settings: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["RootConfig.global_settings"])
+    trainer: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["RootConfig.trainer"])
+    model: ModelSection = Field(description=KEY_HELP["RootConfig.model"])
     # Checked on its own by validate_onnx_section: its problems are warnings except for export.
-    onnx: Optional[Any] = Field(
-        None, description="What `to_onnx` exports and how; its problems are warnings for `check` and `train`, errors for `to_onnx`."
-    )
-    dataset: DatasetSection = Field(description="The training, validation and test datasets, each built by name.")
-    dataloader: Optional[DataloaderSection] = Field(None, description="`DataLoader` keyword arguments per split.")
-    optimizer: NamedEntry = Field(description="Any `torch.optim` optimizer, or one the project registers; `params` are the model's.")
-    lr_scheduler: Optional[SchedulerEntry] = Field(
-        None, description="A `torch.optim.lr_scheduler` scheduler, `PolynomialLRWarmup`, or one the project registers; none: a constant rate."
-    )
-    callbacks: Optional[List[NamedEntry]] = Field(
-        None, description="Lightning callbacks; a `ModelCheckpoint` writing to the run's `checkpoint/` is added when none is listed."
-    )
-    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = Field(
-        None, description="One logger or a list; default `TensorBoardLogger`; a relative `save_dir` lies in the run folder (`logs`)."
-    )
+    onnx: Optional[Any] = Field(None, description=KEY_HELP["RootConfig.onnx"])
+    dataset: DatasetSection = Field(description=KEY_HELP["RootConfig.dataset"])
+    dataloader: Optional[DataloaderSection] = Field(None, description=KEY_HELP["RootConfig.dataloader"])
+    optimizer: NamedEntry = Field(description=KEY_HELP["RootConfig.optimizer"])
+    lr_scheduler: Optional[SchedulerEntry] = Field(None, description=KEY_HELP["RootConfig.lr_scheduler"])
+    callbacks: Optional[List[NamedEntry]] = Field(None, description=KEY_HELP["RootConfig.callbacks"])
+    logger: Optional[Union[NamedEntry, List[NamedEntry]]] = Field(None, description=KEY_HELP["RootConfig.logger"])
 
 
 def fill_defaults(data: Dict[str, Any]) -> None:
@@ -242,8 +204,8 @@ def _axis(key: Any) -> Optional[int]:
 class OnnxInput(_Section):
     """One entry of ``onnx.input_shape``: ``{shape: [1, 3, 224, 224], dtype: float32}``."""
 
-    shape: List[Any] = Field(description="The example input's shape, positive ints, e.g. `[1, 3, 224, 224]`.")
-    dtype: Any = Field("float32", description="Its dtype: one of `float32`, `float16`, `float64`, `int64`, `int32`, `int16`, `int8`, `uint8`, `bool`.")
+    shape: List[Any] = Field(description=KEY_HELP["OnnxInput.shape"])
+    dtype: Any = Field("float32", description=KEY_HELP["OnnxInput.dtype"])
 
 
 class OnnxSection(_Section):
@@ -255,19 +217,13 @@ class OnnxSection(_Section):
     ``torch.onnx.export``; ``additional_meta_info`` is stored in the file.
     """
 
-    name: str = Field(description="The ONNX wrapper (a name in `ONNX_WRAPPERS` or the project's): the model's inference path.")
-    input_shape: Dict[str, OnnxInput] = Field(description="Each input name -> `{shape, dtype}`: the example inputs the export runs.")
-    input_names: List[str] = Field(description="The graph's input names, in the wrapper's argument order; each needs an `input_shape`.")
-    output_names: List[str] = Field(description="The graph's output names, in the wrapper's return order; distinct from the inputs.")
-    dynamic_axes: Optional[Dict[str, Any]] = Field(
-        None, description="An input or output name -> `{axis: label}`: axes that may change size, e.g. `{0: batch_size}`."
-    )
-    options: Optional[Dict[str, Any]] = Field(
-        None, description="Keyword arguments of `torch.onnx.export` (`opset_version`, `dynamo`, ...), but those Otter sets itself."
-    )
-    additional_meta_info: Optional[Dict[Any, Any]] = Field(
-        None, description="Strings, numbers or booleans stored in the file's metadata; Otter's own keys are reserved."
-    )
+    name: str = Field(description=KEY_HELP["OnnxSection.name"])
+    input_shape: Dict[str, OnnxInput] = Field(description=KEY_HELP["OnnxSection.input_shape"])
+    input_names: List[str] = Field(description=KEY_HELP["OnnxSection.input_names"])
+    output_names: List[str] = Field(description=KEY_HELP["OnnxSection.output_names"])
+    dynamic_axes: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["OnnxSection.dynamic_axes"])
+    options: Optional[Dict[str, Any]] = Field(None, description=KEY_HELP["OnnxSection.options"])
+    additional_meta_info: Optional[Dict[Any, Any]] = Field(None, description=KEY_HELP["OnnxSection.additional_meta_info"])
 
     @model_validator(mode="after")
     def _consistent(self) -> "OnnxSection":

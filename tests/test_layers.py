@@ -2,7 +2,7 @@
 
 The floors (README, "The library's shape"):
 
-0. ground: errors, names and suggestions, the version, reading config values
+0. ground: errors, names and suggestions, the version, reading config values, what config keys mean
 1. components that need only third-party libraries: schedulers, callbacks, progress
    lines, signals, atomic checkpoint saving, the timm backbone, reading checkpoints,
    ONNX metadata, previews, geometry
@@ -30,6 +30,7 @@ FLOORS = {
     "names": 0,
     "version": 0,
     "sections": 0,
+    "schema_help": 0,
     "optim": 1,
     "callbacks": 1,
     "backbone": 1,

@@ -430,6 +430,7 @@ def test_docs_assets_copies_a_runs_previews_small_enough_to_commit(tmp_path):
             noise = np.random.default_rng(0).integers(0, 255, (3000, 2000, 3), dtype=np.uint8)
             Image.fromarray(noise).save(folder / "valid_samples.png")
     (older / "preview" / "epoch_0").mkdir(parents=True)
+    (run.parent / "2026-11-26-10-00-00" / "preview").mkdir(parents=True)  # a later run, still starting: no previews yet
     (run / "config.yaml").write_text("common:\n  seed: 42\n")
     writer = SummaryWriter(str(run / "logs"))
     for step, auc in enumerate((0.5, 0.75, 0.9)):

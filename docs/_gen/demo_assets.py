@@ -64,7 +64,11 @@ def find_run(path: Path) -> Path:
     """
     if (path / "preview").is_dir():
         return path
-    runs = [p.parent for p in path.resolve().rglob("preview") if p.is_dir() and p.parent.parent.parent.name == "runs"]
+    runs = [
+        p.parent
+        for p in path.resolve().rglob("preview")
+        if p.is_dir() and p.parent.parent.parent.name == "runs" and any(p.glob("epoch_*"))  # a run still starting has none
+    ]
     if not runs:
         raise SystemExit(f"{path}: no run folder with previews (runs/<cfg_name>/<run_id>/preview/) below it")
     # Run ids are dates: the latest sorts last.

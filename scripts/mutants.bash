@@ -31,7 +31,8 @@ tests_for() {
     case "$1" in
         otter/config.py|otter/validate.py|otter/schema.py)
             echo tests/test_config.py tests/test_validate.py tests/test_validate_messages.py tests/test_schema.py \
-                tests/test_schema_errors.py tests/test_check_fast.py tests/test_check_constructors.py tests/test_export.py ;;
+                tests/test_schema_errors.py tests/test_check_config.py tests/test_config_dict.py tests/test_check_fast.py \
+                tests/test_check_constructors.py tests/test_export.py ;;
         otter/runinfo.py)
             echo tests/test_runinfo.py tests/test_runinfo_records.py tests/test_resume.py tests/test_seed.py \
                 tests/test_weights_loaded.py ;;

@@ -119,3 +119,17 @@ def test_an_unstarted_run_takes_the_empty_folders_its_reservation_made(tmp_path,
     (tmp_path / "runs" / "cfg2" / "another-run").mkdir()
     runinfo._drop_unstarted()
     assert [p.name for p in (tmp_path / "runs" / "cfg2").iterdir()] == ["another-run"]
+    assert runinfo._UNSTARTED == {} and runinfo._MADE_FOR == {}
+
+
+def test_a_reserved_folder_someone_removed_is_no_error_and_the_others_still_go(tmp_path, monkeypatch):
+    monkeypatch.setattr(runinfo, "_UNSTARTED", {})
+    monkeypatch.setattr(runinfo, "_MADE_FOR", {})
+    gone = tmp_path / "runs" / "a" / runinfo.new_run_id(tmp_path, "a")
+    monkeypatch.delenv(runinfo.RUN_ID_ENV)
+    (tmp_path / "runs" / "a" / "kept").mkdir()  # runs/a/ cannot go: the first parent's removal stops
+    other = tmp_path / "runs" / "b" / runinfo.new_run_id(tmp_path, "b")
+    gone.rmdir()
+    runinfo._drop_unstarted()
+    assert not other.exists() and (tmp_path / "runs" / "a" / "kept").is_dir()
+    assert runinfo._UNSTARTED == {} and runinfo._MADE_FOR == {}

@@ -223,7 +223,7 @@ def apply_overrides(data: Dict[str, Any], overrides: Iterable[str]) -> Dict[str,
                     raise OtterConfigError(f"{here.rsplit('.', 1)[0]} is a list; index it with a number", OVERRIDES_SOURCE, here)
                 index = int(part)
                 if not -len(node) <= index < len(node):
-                    raise OtterConfigError(f"index {index} is out of range (the list has {len(node)} item{'' if len(node) == 1 else 's'})", OVERRIDES_SOURCE, here)
+                    raise OtterConfigError(f"index {index} is out of range (the list has {len(node)} items)", OVERRIDES_SOURCE, here)
                 if last:
                     node[index] = value
                 else:

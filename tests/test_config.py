@@ -73,7 +73,7 @@ def test_overrides_parse_yaml_values_and_index_lists():
     "override, match",
     [
         ("no_equals_sign", r"not of the form key\.path=value"),
-        ("callbacks.3.name=X", r"callbacks\.3: index 3 is out of range \(the list has 1 item\)"),
+        ("callbacks.3.name=X", r"callbacks\.3: index 3 is out of range \(the list has 1 items\)"),
         ("callbacks.first.name=X", r"callbacks\.first: callbacks is a list; index it with a number"),
         ("optimizer.name.x=1", r"optimizer\.name\.x: cannot set a key inside a str"),
     ],

@@ -320,9 +320,10 @@ def _resume_guarantee(cfg: Any) -> str:
     gpu = accelerator in ("gpu", "cuda", "mps") or (accelerator == "auto" and torch.cuda.is_available())
     options = (cfg.get("lr_scheduler") or {}).get("options") or {}
     timed = bool(trainer.get("max_time")) and options.get("max_seconds", 0) not in (0, None)
+    suffix = TIMED_LR if timed else ""
     if not gpu:
-        return "cpu: " + GUARANTEES["cpu"] + (TIMED_LR if timed else "")
-    return f"gpu (deterministic: {bool(trainer.get('deterministic', False))}): " + GUARANTEES["gpu"] + (TIMED_LR if timed else "")
+        return "cpu: " + GUARANTEES["cpu"] + suffix
+    return f"gpu (deterministic: {bool(trainer.get('deterministic', False))}): " + GUARANTEES["gpu"] + suffix
 
 
 def run_guards(cfg: Any, callbacks: List[Any], run_dir: Any) -> Tuple[List[Any], List[Any]]:

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["options_of", "dataset_options", "image_size", "DATASET_SPLITS"]
+__all__ = ["value_of", "options_of", "dataset_options", "image_size", "DATASET_SPLITS"]
 
 DATASET_SPLITS = ("train", "valid", "test")
 
 
-def _get(section: Any, key: str, default: Any = None) -> Any:
+def value_of(section: Any, key: str, default: Any = None) -> Any:
+    """``section[key]`` where ``section`` is a mapping that has it, else ``default`` (a section may be missing or null).
+
+    >>> value_of({"loss": {"s": 10}}, "loss"), value_of(None, "loss", 0), value_of({"loss": None}, "loss")
+    ({'s': 10}, 0, None)
+    """
     return section.get(key, default) if isinstance(section, Mapping) else default
 
 
 def options_of(entry: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
     """A copy of a ``name`` + ``options`` entry's options (``{}`` when there are none)."""
-    return dict(_get(entry, "options") or {})
+    return dict(value_of(entry, "options") or {})
 
 
 def dataset_options(cfg: Mapping[str, Any], split: str) -> Dict[str, Any]:
@@ -32,8 +37,8 @@ def dataset_options(cfg: Mapping[str, Any], split: str) -> Dict[str, Any]:
     ...                  "dataset": {"train_options": {"name": "D", "options": {"image_size": 32, "n": 5}}}}, "train")
     {'image_size': [64, 64], 'n': 5}
     """
-    entry = _get(_get(cfg, "dataset"), f"{split}_options")
-    return {**options_of(entry), **dict(_get(cfg, "global_settings") or {})}
+    entry = value_of(value_of(cfg, "dataset"), f"{split}_options")
+    return {**options_of(entry), **dict(value_of(cfg, "global_settings") or {})}
 
 
 def image_size(cfg: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
@@ -48,7 +53,7 @@ def image_size(cfg: Mapping[str, Any]) -> Optional[Tuple[int, int]]:
     >>> image_size({"common": {"image_size": 64}, "global_settings": {"image_size": [32, 48]}})
     (32, 48)
     """
-    size = dataset_options(cfg, "train").get("image_size") or _get(_get(cfg, "common"), "image_size")
+    size = dataset_options(cfg, "train").get("image_size") or value_of(value_of(cfg, "common"), "image_size")
     if not size:
         return None
     height, width = (size, size) if isinstance(size, int) else size

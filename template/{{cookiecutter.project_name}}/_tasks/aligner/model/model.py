@@ -20,7 +20,7 @@ from otter.corners import decode_heatmaps_torch
 from otter.geometry import PCK_LEVELS, corner_metrics
 from otter.preview import image_grid
 from otter.registry import build
-from otter.sections import image_size
+from otter.sections import image_size, value_of
 
 from . import component
 
@@ -32,10 +32,6 @@ DEFAULT_SCORE_THRESHOLD = 0.3
 #: Validation images shown in the preview grids.
 PREVIEW_COUNT = 16
 WORST_COUNT = 8
-
-
-def _get(section: Any, key: str, default: Any = None) -> Any:
-    return section.get(key, default) if isinstance(section, Mapping) else default
 
 
 @MODELS.register()
@@ -68,13 +64,13 @@ class AlignerModel(BaseMixin):
         model_cfg = cfg["model"]
         # The rule every task shares (otter.sections.image_size); the datasets' default otherwise.
         self.image_size = image_size(cfg) or DEFAULT_IMAGE_SIZE
-        self.heatmap_stride = int(_get(_get(cfg, "global_settings"), "heatmap_stride", 4))
+        self.heatmap_stride = int(value_of(value_of(cfg, "global_settings"), "heatmap_stride", 4))
         height, width = self.image_size
         if height % self.heatmap_stride or width % self.heatmap_stride:
             raise OtterConfigError(
                 f"{self.heatmap_stride} does not divide the image size {height}x{width}", key="global_settings.heatmap_stride"
             )
-        neck_stride = _get(_get(model_cfg["neck"], "options"), "out_stride")
+        neck_stride = value_of(value_of(model_cfg["neck"], "options"), "out_stride")
         if neck_stride is not None and int(neck_stride) != self.heatmap_stride:
             raise OtterConfigError(
                 f"is {neck_stride} but global_settings.heatmap_stride is {self.heatmap_stride}; leave it out (it follows heatmap_stride)",
@@ -93,10 +89,10 @@ class AlignerModel(BaseMixin):
         )
         self.head = build(model_cfg["head"], MODELS, component, key="model.head", derived={"in_channels": self.neck.channels})
         self.loss = build(model_cfg["loss"], MODELS, component, key="model.loss")
-        self.score_threshold = float(_get(model_cfg, "score_threshold", DEFAULT_SCORE_THRESHOLD))
+        self.score_threshold = float(value_of(model_cfg, "score_threshold", DEFAULT_SCORE_THRESHOLD))
         # NHWC runs the backbone's depthwise convolutions about 1.5x faster on CPU (and suits mixed
         # precision on GPU); the exported graph is the same.
-        self.channels_last = bool(_get(model_cfg, "channels_last", True))
+        self.channels_last = bool(value_of(model_cfg, "channels_last", True))
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 

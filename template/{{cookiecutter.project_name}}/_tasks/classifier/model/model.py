@@ -21,7 +21,7 @@ from otter import MODELS, BaseMixin, OtterConfigError
 from otter.build import make_dataset
 from otter.preview import image_grid, pyplot, save_figure
 from otter.registry import build
-from otter.sections import image_size
+from otter.sections import image_size, value_of
 
 from . import component, dataset
 
@@ -132,10 +132,6 @@ def operating_point(positives: torch.Tensor, negatives: torch.Tensor, fpr: float
     return tpr, float(threshold), float((negatives >= threshold).float().mean())
 
 
-def _get(section: Any, key: str, default: Any = None) -> Any:
-    return section.get(key, default) if isinstance(section, Mapping) else default
-
-
 @MODELS.register()
 class ClassifierModel(BaseMixin):
     """Backbone + feature head, trained with a margin loss on cosine logits.
@@ -171,7 +167,7 @@ class ClassifierModel(BaseMixin):
         self.head = build(model_cfg["head"], MODELS, component, key="model.head", derived={"in_channels_list": self.backbone.channels})
         loss_cfg = model_cfg["loss"]
         self.margin = build(loss_cfg, MODELS, component, key="model.loss")
-        embed_dim = int(_get(loss_cfg, "embed_dim") or self.head.embed_dim)
+        embed_dim = int(value_of(loss_cfg, "embed_dim") or self.head.embed_dim)
         if embed_dim != self.head.embed_dim:
             raise OtterConfigError(
                 f"is {embed_dim} but the head gives {self.head.embed_dim}-d embeddings; make them equal",
@@ -201,7 +197,7 @@ class ClassifierModel(BaseMixin):
 
     @staticmethod
     def _num_classes(cfg: Mapping[str, Any]) -> int:
-        value = _get(cfg["model"]["loss"], "num_classes", -1)
+        value = value_of(cfg["model"]["loss"], "num_classes", -1)
         num_classes = -1 if value is None else int(value)
         if num_classes > 0:
             return num_classes
@@ -215,7 +211,7 @@ class ClassifierModel(BaseMixin):
 
     @staticmethod
     def _threshold_fpr(model_cfg: Mapping[str, Any]) -> float:
-        value = _get(model_cfg, "threshold_fpr", MATCH_FPR)
+        value = value_of(model_cfg, "threshold_fpr", MATCH_FPR)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
             raise OtterConfigError(f"must be a false-positive rate between 0 and 1 (e.g. {MATCH_FPR}), got {value!r}", key="model.threshold_fpr")
         return float(value)

@@ -44,7 +44,7 @@ def benchmarks(quick: bool, gpu: bool) -> List[Tuple[str, List[str]]]:
     """
     steps = "12" if quick else "25"
     out = [
-        ("step_overhead", ["step_overhead.py", "--json", "--steps", "15" if quick else "30", "--repeats", "2" if quick else "5"]),
+        ("step_overhead", ["step_overhead.py", "--json", "--steps", "15" if quick else "60", "--repeats", "2" if quick else "9"]),
         ("startup", ["startup.py", "--repeats", "2" if quick else "3"]),
         ("onnx_tasks", ["onnx_tasks.py", "--repeats", "3" if quick else "5"]),
     ]

@@ -174,7 +174,6 @@ def test_inference_command_line(exported, project, tmp_path):
     assert bad.returncode == 2 and bad.stderr.strip() == "error: missing.png: no such image"
 
 
-
 @pytest.fixture(scope="module")
 def learned(project):
     """The default config trained long enough to match (half its epochs), then exported: (run folder, ONNX file)."""
